@@ -1,0 +1,97 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_ACTOR_TOKEN_HPP
+#define TETRAPAK_ACTOR_TOKEN_HPP
+
+/// \file `actor_token`: a token with what is known about it (the SDK's `ActorToken`).
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tetrapak {
+
+namespace detail { struct token_state; }
+
+/// An access token (issued to us) or an incoming caller's token (the subject
+/// of a token exchange).
+///
+/// Immutable and cheap to copy (copies share one state). The raw value never
+/// carries a "Bearer " prefix. JWT claims are decoded once, without signature
+/// verification: they are for routing decisions (`exp`, `userType`), never
+/// for trusting a caller.
+///
+/// `operator<<` never prints the token: it prints its type, length and a short
+/// SHA-256 fingerprint.
+class actor_token {
+public:
+    using clock = std::chrono::system_clock;
+
+    struct fields {
+        std::string value;              ///< raw token, no "Bearer "
+        std::string token_type = "Bearer";
+        std::optional<clock::time_point> expires_at;
+        std::vector<std::string> scope;
+        std::string issued_token_type;  ///< RFC 8693 issued_token_type, empty when absent
+        std::optional<std::string> refresh_token;
+        /// When the request that produced the token was sent (zero for incoming tokens).
+        clock::time_point issued_at{};
+    };
+
+    /// The empty token.
+    actor_token() noexcept = default;
+    /// An incoming token with just its raw value (expiry from the JWT `exp`, if any).
+    explicit actor_token(std::string raw);
+    explicit actor_token(fields f);
+
+    bool empty() const noexcept;
+    explicit operator bool() const noexcept { return !empty(); }
+
+    /// The raw token, no scheme prefix.
+    std::string_view value() const noexcept;
+    /// "Bearer" (normalised case) or the server's N_A.
+    std::string_view token_type() const noexcept;
+    /// When the token stops being valid, when known.
+    std::optional<clock::time_point> expires_at() const noexcept;
+    /// Granted scopes (empty when the server did not say).
+    std::span<const std::string> scope() const noexcept;
+    std::string_view issued_token_type() const noexcept;
+    /// The refresh token, when the server issued one.
+    std::optional<std::string_view> refresh_token() const noexcept;
+    clock::time_point issued_at() const noexcept;
+
+    /// True when the value is a JWS compact serialisation whose header and
+    /// payload decode to JSON objects.
+    bool is_jwt() const noexcept;
+    /// The decoded JWT payload (empty object when not a JWT). Not verified.
+    const boost::json::object& claims() const noexcept;
+    /// A string claim, when present and a string.
+    std::optional<std::string_view> string_claim(std::string_view name) const noexcept;
+    /// The JWT `exp` claim.
+    std::optional<clock::time_point> jwt_expiry() const noexcept;
+
+    /// True when expired at `now` (unknown expiry: false).
+    bool is_expired(clock::time_point now = clock::now()) const noexcept;
+
+    /// "Bearer <token>", the value of an Authorization header.
+    std::string authorization_header() const;
+
+    /// The first 8 hex digits of the SHA-256 of the token: safe to log.
+    std::string fingerprint() const;
+
+    friend bool operator==(const actor_token& a, const actor_token& b) noexcept;
+    friend std::ostream& operator<<(std::ostream& os, const actor_token& t);
+
+private:
+    std::shared_ptr<const detail::token_state> state_;
+};
+
+} // namespace tetrapak
+
+#endif

@@ -1,0 +1,111 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_AUTHORIZATION_SERVICE_HPP
+#define TETRAPAK_AUTHORIZATION_SERVICE_HPP
+
+#include <tetrapak/actor_token.hpp>
+#include <tetrapak/config.hpp>
+#include <tetrapak/diagnostics.hpp>
+#include <tetrapak/http_client_options.hpp>
+#include <tetrapak/trace.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <memory>
+
+namespace boost::asio::ssl { class context; }
+
+namespace tetrapak {
+
+namespace detail { struct service_impl; }
+
+/// Obtains tokens for outgoing calls (the SDK's `IAuthorizationService`).
+///
+/// Thread safety: distinct objects: safe. Shared object: `async_authorize`
+/// may be called concurrently from any thread; the other members are not
+/// synchronised with it (configure the service before first use).
+class authorization_service {
+public:
+    using executor_type = boost::asio::any_io_executor;
+    using completion_signature = void(boost::system::error_code, actor_token);
+
+    /// Builds its own TLS context from `config.tls` (TLS 1.2 or later,
+    /// certificate and host-name verification on).
+    authorization_service(executor_type ex, auth_config config);
+
+    /// Uses the caller's TLS context, which must outlive the service. The
+    /// service still enables peer verification and host-name checks per
+    /// request unless `config.tls` turns them off.
+    authorization_service(executor_type ex, boost::asio::ssl::context& tls, auth_config config);
+
+    authorization_service(const authorization_service&) = delete;
+    authorization_service& operator=(const authorization_service&) = delete;
+    authorization_service(authorization_service&&) noexcept;
+    authorization_service& operator=(authorization_service&&) noexcept;
+    ~authorization_service();
+
+    executor_type get_executor() const noexcept;
+
+    /// The configuration used when `http_client_options::auth_config` is null.
+    const auth_config& config() const noexcept;
+
+    /// Sets a hook that sees every step of every request (for logs, metrics,
+    /// the CLI's --verbose). Call before the first request.
+    void set_trace(trace_hook hook);
+
+    /// Obtains a token for `options` (the SDK's `AuthorizeAsync`).
+    ///
+    /// Performs the configured grant (this version: client credentials,
+    /// RFC 6749 §4.4) against the token endpoint over HTTPS: resolve, connect,
+    /// TLS handshake (SNI, certificate and host-name verification), POST the
+    /// form, read and parse the answer.
+    ///
+    /// @par Handler signature
+    /// `void(boost::system::error_code, tetrapak::actor_token)`. On failure
+    /// the token is empty and the code is a `tetrapak::error` (what this
+    /// library detected), a `tetrapak::oauth_errc` (what the server answered),
+    /// or a transport error (`asio::error`, `ssl` errors).
+    /// Use the `diagnostics&` overload, `tetrapak::with_diagnostics(token)` or
+    /// `tetrapak::as_outcome(token)` to reach the server's error_description.
+    ///
+    /// @par Executor
+    /// The handler runs on its associated executor, defaulting to this
+    /// service's executor; never inside this call, even on immediate errors.
+    ///
+    /// @par Per-operation cancellation
+    /// `terminal`, `partial` and `total` are honoured at every step (resolve,
+    /// connect, handshake, write, read) and also when the signal arrives after
+    /// the result is known but before the handler ran: the handler runs once,
+    /// promptly, with `asio::error::operation_aborted` and an empty token.
+    /// Before the request is written nothing is observable. After it is
+    /// written the server may have issued a token, which is discarded with
+    /// its connection (never reused): a token request has no other effect,
+    /// so `total` is honoured there as well.
+    ///
+    /// @par Object lifetimes
+    /// `options` is copied. The service must outlive the operation; a
+    /// `diagnostics` passed by reference must stay valid until the handler runs.
+    template <boost::asio::completion_token_for<completion_signature> CompletionToken =
+                  boost::asio::default_completion_token_t<executor_type>>
+    auto async_authorize(http_client_options options, CompletionToken&& token = {});
+
+    /// As above; on completion `diag` holds what the server said (cleared on success).
+    template <boost::asio::completion_token_for<completion_signature> CompletionToken =
+                  boost::asio::default_completion_token_t<executor_type>>
+    auto async_authorize(http_client_options options, diagnostics& diag, CompletionToken&& token = {});
+
+private:
+    struct initiate_authorize;
+    void initiate(http_client_options options, diagnostics* diag,
+                  boost::asio::any_completion_handler<completion_signature> handler);
+
+    std::shared_ptr<detail::service_impl> impl_;
+};
+
+} // namespace tetrapak
+
+#include <tetrapak/impl/authorization_service.hpp>
+
+#endif

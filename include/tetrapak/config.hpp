@@ -1,0 +1,111 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_CONFIG_HPP
+#define TETRAPAK_CONFIG_HPP
+
+/// \file The authorization configuration (the SDK's `IAuthConfig` / `TetraPak` section).
+
+#include <chrono>
+#include <cstddef>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tetrapak {
+
+/// How a token is obtained (the SDK's `GrantType`).
+enum class grant_type {
+    inherited,          ///< take the grant of the enclosing configuration level
+    none,               ///< no authorization: no token is fetched
+    client_credentials, ///< RFC 6749 §4.4
+    token_exchange,     ///< RFC 8693
+    automatic,          ///< client credentials for system callers, token exchange for users
+};
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705).
+enum class client_auth_method {
+    client_secret_basic, ///< HTTP Basic with form-encoded id and secret (RFC 6749 §2.3.1)
+    client_secret_post,  ///< client_id and client_secret in the form body
+};
+
+std::string_view to_string(grant_type g) noexcept;
+std::string_view to_string(client_auth_method m) noexcept;
+std::ostream& operator<<(std::ostream& os, grant_type g);
+std::ostream& operator<<(std::ostream& os, client_auth_method m);
+
+/// A string that is never printed: `operator<<` writes "<redacted>".
+class secret {
+public:
+    secret() = default;
+    secret(std::string value) : value_(std::move(value)) {}
+    secret(const char* value) : value_(value) {}
+    /// The secret itself; the only way to read it.
+    std::string_view reveal() const noexcept { return value_; }
+    bool empty() const noexcept { return value_.empty(); }
+    friend bool operator==(const secret&, const secret&) = default;
+    friend std::ostream& operator<<(std::ostream& os, const secret& s);
+
+private:
+    std::string value_;
+};
+
+/// Per-step bounds of one token request. Each expiry surfaces as its own
+/// error code (`error::connect_timeout`, ...), never as `operation_aborted`.
+struct timeouts {
+    std::chrono::milliseconds connect{5000};          ///< name resolution + TCP connect
+    std::chrono::milliseconds handshake{5000};        ///< TLS handshake
+    std::chrono::milliseconds request{5000};          ///< writing the request
+    std::chrono::milliseconds response_header{10000}; ///< from request sent to complete headers
+    std::chrono::milliseconds response_body{10000};   ///< from headers to complete body
+};
+
+/// TLS settings used when the service builds its own `ssl::context`.
+struct tls_settings {
+    /// PEM file of trusted CAs. Empty: the system's default verify paths.
+    std::string ca_file;
+    /// Directory of hashed CA certificates (c_rehash layout). Optional.
+    std::string ca_path;
+    /// Turns certificate and host-name verification OFF. Only for tests
+    /// against throw-away servers; every request made with it is insecure.
+    bool insecure_disable_verification_i_know_what_i_am_doing = false;
+};
+
+/// The authorization configuration for one client (one `TetraPak` section).
+struct auth_config {
+    grant_type grant = grant_type::client_credentials;
+    std::string client_id;
+    tetrapak::secret client_secret;
+    /// Scopes to request; sent space-joined, omitted when empty.
+    std::vector<std::string> scope;
+    /// Absolute https URL of the token endpoint.
+    std::string token_endpoint;
+    client_auth_method auth_method = client_auth_method::client_secret_basic;
+    /// RFC 8707 resource indicator to send, when non-empty.
+    std::string resource;
+    /// Audience to request (RFC 8693 `audience`), when non-empty.
+    std::string audience;
+    /// RFC 8693 `subject_token_type` sent with token exchange (the SDK's choice is the default).
+    std::string subject_token_type = "urn:ietf:params:oauth:token-type:id_token";
+    /// RFC 8693 `requested_token_type`, sent when non-empty.
+    std::string requested_token_type;
+
+    tetrapak::timeouts timeouts;
+    tls_settings tls;
+    /// Largest accepted response body (default 1 MiB).
+    std::size_t max_response_size = 1024 * 1024;
+    /// Largest accepted response header section.
+    std::size_t max_header_size = 16 * 1024;
+    /// Lifetime assumed when the server gives no expires_in and the token is not a JWT.
+    std::chrono::seconds default_lifetime{300};
+    /// Allows http:// token endpoints, and only on loopback hosts (127.0.0.0/8, ::1, localhost).
+    bool allow_insecure_http_on_loopback = false;
+    /// Sent as User-Agent.
+    std::string user_agent = "tetrapak-asio/0.1";
+
+    /// Prints the configuration with the secret redacted.
+    friend std::ostream& operator<<(std::ostream& os, const auth_config& c);
+};
+
+} // namespace tetrapak
+
+#endif

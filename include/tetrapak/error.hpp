@@ -1,0 +1,95 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_ERROR_HPP
+#define TETRAPAK_ERROR_HPP
+
+/// \file Error codes: `error` for what this library detects, `oauth_errc` for
+/// what the authorization server answered (RFC 6749 §5.2 and extensions).
+
+#include <boost/system/error_code.hpp>
+#include <iosfwd>
+#include <string_view>
+#include <type_traits>
+
+namespace tetrapak {
+
+/// Failures detected by the client. Category name: "tetrapak.client".
+enum class error {
+    // configuration and input (nothing was sent)
+    missing_client_id = 1,      ///< auth_config::client_id is empty
+    missing_client_secret,      ///< the authentication method needs a secret and there is none
+    missing_token_endpoint,     ///< no token endpoint URL was configured
+    invalid_url,                ///< the token endpoint is not an absolute http(s) URL
+    insecure_transport,         ///< http:// without allow_insecure_http_on_loopback, or to a non-loopback host
+    invalid_header_value,       ///< a value bound for a header or form field contains CR, LF or NUL
+    invalid_scope_value,        ///< a scope entry is empty or has characters RFC 6749 §3.3 forbids
+    unsupported_auth_method,    ///< the client authentication method is not available
+    unsupported_grant,          ///< the requested grant cannot be performed by this operation
+    no_subject_token,           ///< token exchange needs an incoming actor token and there is none
+    // transport
+    connect_timeout,            ///< resolving or connecting took longer than timeouts::connect
+    handshake_timeout,          ///< the TLS handshake took longer than timeouts::handshake
+    request_timeout,            ///< sending the request took longer than timeouts::request
+    response_header_timeout,    ///< the response headers took longer than timeouts::response_header
+    response_body_timeout,      ///< the response body took longer than timeouts::response_body
+    tls_verification_failed,    ///< the server certificate failed verification (chain or host name)
+    response_too_large,         ///< the response body exceeded auth_config::max_response_size
+    header_too_large,           ///< the response header section exceeded its limit
+    // HTTP level
+    redirect_not_followed,      ///< the token endpoint answered 3xx; redirects are never followed
+    too_many_requests,          ///< HTTP 429 (see diagnostics::retry_after)
+    server_unavailable,         ///< HTTP 5xx without an OAuth error body
+    unexpected_http_status,     ///< another non-2xx status without an OAuth error body
+    // token response
+    malformed_response,         ///< the body is not the JSON object RFC 6749 §5.1 describes
+    missing_access_token,       ///< a 2xx answer without a non-empty access_token
+    invalid_expires_in,         ///< expires_in is negative, absurdly large or not a number
+    unsupported_token_type,     ///< token_type is neither Bearer nor N_A
+};
+
+/// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).
+/// Category name: "tetrapak.oauth". The server's exact text is in diagnostics.
+enum class oauth_errc {
+    invalid_request = 1,
+    invalid_client,
+    invalid_grant,
+    unauthorized_client,
+    unsupported_grant_type,
+    invalid_scope,
+    invalid_target,           ///< RFC 8693 §2.2.2 / RFC 8707
+    access_denied,
+    server_error,
+    temporarily_unavailable,
+    other,                    ///< an error string this library does not know; see diagnostics::error()
+};
+
+const boost::system::error_category& client_category() noexcept;
+const boost::system::error_category& oauth_category() noexcept;
+
+inline boost::system::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), client_category()};
+}
+
+inline boost::system::error_code make_error_code(oauth_errc e) noexcept
+{
+    return {static_cast<int>(e), oauth_category()};
+}
+
+/// Prints the code's category, value and message.
+std::ostream& operator<<(std::ostream& os, error e);
+std::ostream& operator<<(std::ostream& os, oauth_errc e);
+
+/// Maps an RFC 6749 `error` string to its code (`other` when unknown).
+oauth_errc oauth_errc_from_string(std::string_view s) noexcept;
+
+/// The error string RFC 6749 uses for a code ("" for `other`).
+std::string_view to_string(oauth_errc e) noexcept;
+
+} // namespace tetrapak
+
+namespace boost::system {
+template <> struct is_error_code_enum<::tetrapak::error> : std::true_type {};
+template <> struct is_error_code_enum<::tetrapak::oauth_errc> : std::true_type {};
+} // namespace boost::system
+
+#endif

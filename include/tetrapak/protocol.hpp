@@ -1,0 +1,108 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_PROTOCOL_HPP
+#define TETRAPAK_PROTOCOL_HPP
+
+/// \file The token protocol without I/O: building the token request for a
+/// grant (with client authentication) and reading the server's answer.
+/// Every function here is synchronous, allocates only what it returns, and
+/// reports failures as error codes plus diagnostics. The asynchronous service
+/// only moves the bytes these functions produce and consume.
+
+#include <tetrapak/actor_token.hpp>
+#include <tetrapak/config.hpp>
+#include <tetrapak/diagnostics.hpp>
+
+#include <boost/system/result.hpp>
+#include <boost/url/url.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tetrapak {
+
+/// A validated token endpoint: where to connect and what to ask for.
+struct endpoint {
+    boost::urls::url url;
+    std::string host;   ///< without brackets for IPv6
+    std::string port;   ///< explicit or the scheme's default
+    std::string target; ///< path and query, at least "/"
+    bool tls = true;
+    bool host_is_ip = false;
+};
+
+/// Parses and checks a token endpoint URL: absolute, http(s), a host, no
+/// userinfo or fragment; http only when `allow_insecure_http_on_loopback`
+/// and the host is a loopback address or "localhost".
+boost::system::result<endpoint> parse_endpoint(std::string_view url, bool allow_insecure_http_on_loopback,
+                                               diagnostics& diag);
+
+struct http_field {
+    std::string name;
+    std::string value;
+};
+
+/// An HTTP request to a token endpoint, ready to be serialised.
+struct token_request {
+    tetrapak::endpoint endpoint;
+    std::vector<http_field> fields; ///< besides Host and Content-Length
+    std::string body;               ///< application/x-www-form-urlencoded
+};
+
+/// Everything a grant needs besides the configuration.
+struct grant_inputs {
+    grant_type grant = grant_type::client_credentials; ///< the resolved grant
+    /// The subject of a token exchange (the incoming caller's token).
+    const actor_token* subject = nullptr;
+};
+
+/// Builds the token request for `in.grant` with `cfg`'s client authentication.
+/// Checks every value (CR/LF/NUL, scope syntax, required fields) first.
+boost::system::result<token_request> build_token_request(const auth_config& cfg, const grant_inputs& in,
+                                                         diagnostics& diag);
+
+/// `application/x-www-form-urlencoded` encoding of one name or value
+/// (RFC 6749 Appendix B): space as '+', all but unreserved percent-encoded.
+std::string form_encode(std::string_view s);
+
+/// The `Authorization` value for client_secret_basic: "Basic " +
+/// base64(form_encode(id) ":" form_encode(secret)) (RFC 6749 §2.3.1).
+std::string basic_authorization(std::string_view client_id, std::string_view client_secret);
+
+/// The parts of an HTTP response the parser reads.
+struct http_response_view {
+    unsigned status = 0;
+    std::string_view body;
+    std::string_view retry_after;      ///< raw header value, may be empty
+    std::string_view www_authenticate; ///< raw header value, may be empty
+};
+
+struct parse_options {
+    /// When the request was sent: expiry is measured from here.
+    std::chrono::system_clock::time_point sent_at = std::chrono::system_clock::now();
+    /// Lifetime when neither expires_in nor a JWT exp is given.
+    std::chrono::seconds default_lifetime{300};
+};
+
+/// Reads a token endpoint answer: the token on 2xx (RFC 6749 §5.1), else the
+/// typed error with the server's diagnostics (§5.2, status, Retry-After,
+/// WWW-Authenticate).
+boost::system::result<actor_token> parse_token_response(const http_response_view& response,
+                                                        const parse_options& opts, diagnostics& diag);
+
+/// Parses a Retry-After value: delay-seconds or an HTTP-date (relative to `now`).
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                      std::chrono::system_clock::time_point now);
+
+/// Decodes the payload of a JWS compact token, without verifying it.
+/// Returns nothing when `token` is not such a token.
+std::optional<boost::json::object> decode_jwt_payload(std::string_view token);
+
+/// The `exp` claim of decoded JWT claims, when it is a sane NumericDate.
+std::optional<std::chrono::system_clock::time_point> jwt_expiry(const boost::json::object& claims);
+
+} // namespace tetrapak
+
+#endif

@@ -1,0 +1,35 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_TRACE_HPP
+#define TETRAPAK_TRACE_HPP
+
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <functional>
+#include <iosfwd>
+#include <string_view>
+
+namespace tetrapak {
+
+/// The steps of one token request, in order.
+enum class step { resolve, connect, handshake, write, read_header, read_body, parse };
+
+std::string_view to_string(step s) noexcept;
+
+/// One step starting or finishing. Carries no secret and no token.
+struct trace_event {
+    tetrapak::step step;
+    bool finished = false;                  ///< false: starting; true: finished
+    boost::system::error_code ec;           ///< the step's result (finished events)
+    std::chrono::steady_clock::duration elapsed{}; ///< the step's duration (finished events)
+};
+
+std::ostream& operator<<(std::ostream& os, const trace_event& e);
+
+/// Called on the service's internal strand for every step of every request.
+/// Keep it cheap; it must not block.
+using trace_hook = std::function<void(const trace_event&)>;
+
+} // namespace tetrapak
+
+#endif

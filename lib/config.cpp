@@ -1,0 +1,94 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include <tetrapak/config.hpp>
+#include <tetrapak/http_client_options.hpp>
+#include <tetrapak/trace.hpp>
+
+#include <ostream>
+
+namespace tetrapak {
+
+std::string_view to_string(grant_type g) noexcept
+{
+    switch (g) {
+    case grant_type::inherited: return "inherited";
+    case grant_type::none: return "none";
+    case grant_type::client_credentials: return "client_credentials";
+    case grant_type::token_exchange: return "token_exchange";
+    case grant_type::automatic: return "automatic";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(client_auth_method m) noexcept
+{
+    switch (m) {
+    case client_auth_method::client_secret_basic: return "client_secret_basic";
+    case client_auth_method::client_secret_post: return "client_secret_post";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(step s) noexcept
+{
+    switch (s) {
+    case step::resolve: return "resolve";
+    case step::connect: return "connect";
+    case step::handshake: return "handshake";
+    case step::write: return "write";
+    case step::read_header: return "read_header";
+    case step::read_body: return "read_body";
+    case step::parse: return "parse";
+    }
+    return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& os, grant_type g) { return os << to_string(g); }
+std::ostream& operator<<(std::ostream& os, client_auth_method m) { return os << to_string(m); }
+
+std::ostream& operator<<(std::ostream& os, const secret& s)
+{
+    return os << (s.empty() ? "<empty>" : "<redacted>");
+}
+
+std::ostream& operator<<(std::ostream& os, const auth_config& c)
+{
+    os << "auth_config{grant=" << c.grant << ", client_id=\"" << c.client_id << "\", client_secret=" << c.client_secret
+       << ", auth_method=" << c.auth_method << ", token_endpoint=\"" << c.token_endpoint << "\", scope=\"";
+    bool first = true;
+    for (auto& s : c.scope) {
+        os << (first ? "" : " ") << s;
+        first = false;
+    }
+    os << '"';
+    if (!c.resource.empty())
+        os << ", resource=\"" << c.resource << '"';
+    if (!c.audience.empty())
+        os << ", audience=\"" << c.audience << '"';
+    if (c.tls.insecure_disable_verification_i_know_what_i_am_doing)
+        os << ", TLS-VERIFICATION-DISABLED";
+    return os << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const http_client_options& o)
+{
+    os << "http_client_options{";
+    if (o.auth_config)
+        os << *o.auth_config;
+    else
+        os << "auth_config=<service default>";
+    return os << ", actor_token=" << o.actor_token << ", force_authorization=" << (o.force_authorization ? "true" : "false")
+              << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const trace_event& e)
+{
+    os << to_string(e.step) << (e.finished ? " finished" : " started");
+    if (e.finished) {
+        os << " in " << std::chrono::duration_cast<std::chrono::microseconds>(e.elapsed).count() << " us";
+        if (e.ec)
+            os << " with " << e.ec.category().name() << ':' << e.ec.value() << " (" << e.ec.message() << ')';
+    }
+    return os;
+}
+
+} // namespace tetrapak

@@ -1,0 +1,274 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include <tetrapak/diagnostics.hpp>
+#include <tetrapak/error.hpp>
+#include <tetrapak/outcome.hpp>
+
+#include <boost/throw_exception.hpp>
+
+#include <ostream>
+#include <sstream>
+#include <string>
+
+namespace tetrapak {
+namespace {
+
+const char* client_message(error e) noexcept
+{
+    switch (e) {
+    case error::missing_client_id:
+        return "no client id is configured: set auth_config.client_id (TetraPak:ClientId)";
+    case error::missing_client_secret:
+        return "the client authentication method needs a client secret and none is configured: "
+               "set auth_config.client_secret (TetraPak:ClientSecret)";
+    case error::missing_token_endpoint:
+        return "no token endpoint is configured: set auth_config.token_endpoint (TetraPak:TokenIssuerUrl)";
+    case error::invalid_url:
+        return "the token endpoint is not a valid absolute http(s) URL with a host and without "
+               "user info or fragment: check the configured URL";
+    case error::insecure_transport:
+        return "refusing to send credentials over plain http: use https, or for a loopback "
+               "development server set auth_config.allow_insecure_http_on_loopback";
+    case error::invalid_header_value:
+        return "a configured or caller-supplied value contains CR, LF or NUL and was refused "
+               "before sending (see diagnostics.client_message() for which)";
+    case error::invalid_scope_value:
+        return "a scope entry is empty or contains characters RFC 6749 section 3.3 forbids "
+               "(space, quote, backslash, control characters): list scopes one per entry";
+    case error::unsupported_auth_method:
+        return "the configured client authentication method is not supported by this version";
+    case error::unsupported_grant:
+        return "the configured grant type cannot be performed by this version: check auth_config.grant";
+    case error::no_subject_token:
+        return "token exchange needs the caller's token: set http_client_options.actor_token";
+    case error::connect_timeout:
+        return "resolving or connecting to the token endpoint timed out: check the host, the "
+               "network path and timeouts.connect";
+    case error::handshake_timeout:
+        return "the TLS handshake with the token endpoint timed out: check that the port speaks "
+               "TLS and timeouts.handshake";
+    case error::request_timeout:
+        return "sending the token request timed out: check timeouts.request";
+    case error::response_header_timeout:
+        return "the token endpoint did not send response headers in time: the server is slow or "
+               "stalled; check timeouts.response_header";
+    case error::response_body_timeout:
+        return "the token endpoint did not finish the response body in time: check "
+               "timeouts.response_body";
+    case error::tls_verification_failed:
+        return "the token endpoint's certificate failed verification (untrusted CA, expired, or "
+               "issued for another host): check tls.ca_file and the endpoint's host name";
+    case error::response_too_large:
+        return "the token endpoint's response body exceeds auth_config.max_response_size";
+    case error::header_too_large:
+        return "the token endpoint's response headers exceed auth_config.max_header_size";
+    case error::redirect_not_followed:
+        return "the token endpoint answered with a redirect, which is never followed for "
+               "credential requests: configure the final token endpoint URL";
+    case error::too_many_requests:
+        return "the token endpoint is rate limiting this client (HTTP 429): wait for "
+               "diagnostics.retry_after()";
+    case error::server_unavailable:
+        return "the token endpoint failed with an HTTP 5xx status: the authorization server is "
+               "unavailable or failing";
+    case error::unexpected_http_status:
+        return "the token endpoint answered with an unexpected HTTP status and no OAuth error: "
+               "check the token endpoint URL";
+    case error::malformed_response:
+        return "the token endpoint's answer is not the JSON object RFC 6749 section 5.1 describes: "
+               "check that the URL is a token endpoint";
+    case error::missing_access_token:
+        return "the token endpoint answered success without an access_token";
+    case error::invalid_expires_in:
+        return "the token endpoint's expires_in is negative, absurdly large or not a number";
+    case error::unsupported_token_type:
+        return "the token endpoint issued a token type this library cannot use (only Bearer and N_A)";
+    }
+    return "unknown tetrapak client error";
+}
+
+const char* oauth_message(oauth_errc e) noexcept
+{
+    switch (e) {
+    case oauth_errc::invalid_request:
+        return "the token endpoint rejected the request as malformed (invalid_request): a parameter "
+               "is missing, repeated or invalid";
+    case oauth_errc::invalid_client:
+        return "the token endpoint rejected the client credentials (invalid_client): check client_id, "
+               "client_secret and the client authentication method";
+    case oauth_errc::invalid_grant:
+        return "the token endpoint rejected the grant (invalid_grant): the subject or refresh token "
+               "is invalid, expired or was issued to another client";
+    case oauth_errc::unauthorized_client:
+        return "this client is not allowed to use this grant type (unauthorized_client): check the "
+               "client's registration";
+    case oauth_errc::unsupported_grant_type:
+        return "the authorization server does not support this grant type (unsupported_grant_type)";
+    case oauth_errc::invalid_scope:
+        return "a requested scope is invalid, unknown or not allowed for this client (invalid_scope)";
+    case oauth_errc::invalid_target:
+        return "the requested audience or resource is invalid or not allowed (invalid_target)";
+    case oauth_errc::access_denied:
+        return "the authorization server denied the request (access_denied)";
+    case oauth_errc::server_error:
+        return "the authorization server reported an internal error (server_error)";
+    case oauth_errc::temporarily_unavailable:
+        return "the authorization server is temporarily unavailable (temporarily_unavailable)";
+    case oauth_errc::other:
+        return "the token endpoint returned an OAuth error this library does not know: see "
+               "diagnostics.error()";
+    }
+    return "unknown OAuth error";
+}
+
+class client_category_impl final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "tetrapak.client"; }
+    std::string message(int ev) const override { return client_message(static_cast<error>(ev)); }
+    char const* message(int ev, char*, std::size_t) const noexcept override
+    {
+        return client_message(static_cast<error>(ev));
+    }
+};
+
+class oauth_category_impl final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "tetrapak.oauth"; }
+    std::string message(int ev) const override { return oauth_message(static_cast<oauth_errc>(ev)); }
+    char const* message(int ev, char*, std::size_t) const noexcept override
+    {
+        return oauth_message(static_cast<oauth_errc>(ev));
+    }
+};
+
+constexpr std::pair<std::string_view, oauth_errc> oauth_names[] = {
+    {"invalid_request", oauth_errc::invalid_request},
+    {"invalid_client", oauth_errc::invalid_client},
+    {"invalid_grant", oauth_errc::invalid_grant},
+    {"unauthorized_client", oauth_errc::unauthorized_client},
+    {"unsupported_grant_type", oauth_errc::unsupported_grant_type},
+    {"invalid_scope", oauth_errc::invalid_scope},
+    {"invalid_target", oauth_errc::invalid_target},
+    {"access_denied", oauth_errc::access_denied},
+    {"server_error", oauth_errc::server_error},
+    {"temporarily_unavailable", oauth_errc::temporarily_unavailable},
+};
+
+void quote(std::ostream& os, std::string_view s)
+{
+    os << '"';
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\')
+            os << '\\' << c;
+        else if (u < 0x20 || u == 0x7f)
+            os << '?';
+        else
+            os << c;
+    }
+    os << '"';
+}
+
+} // namespace
+
+const boost::system::error_category& client_category() noexcept
+{
+    static const client_category_impl instance;
+    return instance;
+}
+
+const boost::system::error_category& oauth_category() noexcept
+{
+    static const oauth_category_impl instance;
+    return instance;
+}
+
+oauth_errc oauth_errc_from_string(std::string_view s) noexcept
+{
+    for (auto& [name, code] : oauth_names)
+        if (name == s)
+            return code;
+    return oauth_errc::other;
+}
+
+std::string_view to_string(oauth_errc e) noexcept
+{
+    for (auto& [name, code] : oauth_names)
+        if (code == e)
+            return name;
+    return {};
+}
+
+std::ostream& operator<<(std::ostream& os, error e)
+{
+    auto ec = make_error_code(e);
+    return os << ec.category().name() << ':' << ec.value() << " (" << ec.message() << ')';
+}
+
+std::ostream& operator<<(std::ostream& os, oauth_errc e)
+{
+    auto ec = make_error_code(e);
+    return os << ec.category().name() << ':' << ec.value() << " (" << ec.message() << ')';
+}
+
+bool diagnostics::empty() const noexcept
+{
+    return *this == diagnostics{};
+}
+
+std::ostream& operator<<(std::ostream& os, const diagnostics& d)
+{
+    bool first = true;
+    auto sep = [&]() -> std::ostream& {
+        if (!first)
+            os << ", ";
+        first = false;
+        return os;
+    };
+    os << '{';
+    if (d.http_status())
+        sep() << "http_status=" << d.http_status();
+    if (!d.error().empty())
+        quote(sep() << "error=", d.error());
+    if (!d.error_description().empty())
+        quote(sep() << "error_description=", d.error_description());
+    if (!d.error_uri().empty())
+        quote(sep() << "error_uri=", d.error_uri());
+    if (d.retry_after())
+        sep() << "retry_after=" << d.retry_after()->count() << "s";
+    if (!d.www_authenticate().empty())
+        quote(sep() << "www_authenticate=", d.www_authenticate());
+    if (!d.client_message().empty())
+        sep() << "detail=" << d.client_message();
+    return os << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const failure& f)
+{
+    return os << f.code.category().name() << ':' << f.code.value() << " (" << f.code.message() << ") "
+              << f.diagnostics;
+}
+
+namespace {
+std::string what_with_diagnostics(const boost::system::error_code& ec, const diagnostics& d)
+{
+    // system_error appends ": " and the code's message.
+    std::ostringstream os;
+    os << "tetrapak";
+    if (!d.empty())
+        os << ' ' << d;
+    (void)ec;
+    return os.str();
+}
+} // namespace
+
+error_with_diagnostics::error_with_diagnostics(boost::system::error_code ec, tetrapak::diagnostics diag)
+    : boost::system::system_error(ec, what_with_diagnostics(ec, diag)), diag_(std::move(diag))
+{
+}
+
+void throw_exception_from_error(const failure& f, const boost::source_location& loc)
+{
+    boost::throw_exception(error_with_diagnostics(f.code, f.diagnostics), loc);
+}
+
+} // namespace tetrapak

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# README command 1: installs what is missing, builds, starts the local
+# authorization server (oidc-provider over TLS on 127.0.0.1 with a CA made
+# now), and fetches real tokens with the example program.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$here/build}
+
+"$here/scripts/install-deps.sh"
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$(nproc)" --target client_credentials
+
+work=$(mktemp -d)
+cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+bash "$here/test/server/gen-certs.sh" "$work/certs"
+mkfifo "$work/in"
+node "$here/test/server/server.mjs" --certs "$work/certs" --port 0 <"$work/in" >"$work/out" 2>"$work/server.log" &
+server_pid=$!
+exec 4>"$work/in"
+for _ in $(seq 100); do grep -q READY "$work/out" 2>/dev/null && break; sleep 0.1; done
+port=$(awk '/READY/ {print $2}' "$work/out")
+[ -n "$port" ] || { echo "the authorization server did not start:"; cat "$work/server.log"; exit 1; }
+url="https://127.0.0.1:$port/token"
+echo "authorization server (oidc-provider) at https://127.0.0.1:$port"
+echo
+echo "== opaque token for basic-client"
+TETRAPAK_CLIENT_SECRET=basic-secret "$build/example/client_credentials" "$url" basic-client - "$work/certs/ca.pem"
+echo
+echo "== JWT access token for system-client (resource indicator)"
+TETRAPAK_CLIENT_SECRET=system-secret "$build/example/client_credentials" "$url" system-client - "$work/certs/ca.pem" urn:tetrapak:test-api
+echo
+echo "== a wrong secret: the server's error, with its description"
+"$build/example/client_credentials" "$url" basic-client not-the-secret "$work/certs/ca.pem" || echo "(exit status $?, as expected)"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests and the demo need on Debian 12 (as root),
+# skipping what is already there. Safe to run again.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+pkgs=(g++ clang cmake ninja-build pkg-config openssl libssl-dev nodejs npm
+      libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev libboost1.81-tools-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from outside apt (as on the CI image): accept any node >= 20 with npm.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The test authorization server (oidc-provider, pinned by package-lock.json).
+if [ ! -d "$here/test/server/node_modules/oidc-provider" ]; then
+  (cd "$here/test/server" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README command 2: installs what is missing, builds with CMake (warnings are
+# errors), runs every test (unit, integration against the real oidc-provider,
+# fault, consumer), and builds the library and its tests with b2 as well.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$here/build}
+
+"$here/scripts/install-deps.sh"
+
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_WERROR=ON >/dev/null
+cmake --build "$build" -j "$(nproc)"
+"$here/scripts/b2-build.sh"
+ctest --test-dir "$build" --output-on-failure -j 2

@@ -1,0 +1,136 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include "oidc_server.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+#ifndef TETRAPAK_SOURCE_DIR
+#error "TETRAPAK_SOURCE_DIR must point at the source tree"
+#endif
+
+namespace tetrapak::test {
+namespace {
+
+std::string server_dir() { return std::string(TETRAPAK_SOURCE_DIR) + "/test/server"; }
+
+struct cert_dir_holder {
+    std::string path;
+    cert_dir_holder()
+    {
+        char tmpl[] = "/tmp/tetrapak-certs-XXXXXX";
+        if (!mkdtemp(tmpl))
+            throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+        std::string cmd = "bash '" + server_dir() + "/gen-certs.sh' '" + path + "'";
+        if (std::system(cmd.c_str()) != 0)
+            throw std::runtime_error("gen-certs.sh failed: " + cmd);
+    }
+    ~cert_dir_holder()
+    {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+} // namespace
+
+const std::string& cert_dir()
+{
+    static cert_dir_holder holder;
+    return holder.path;
+}
+
+std::string oidc_server::ca_file() { return cert_dir() + "/ca.pem"; }
+
+oidc_server::oidc_server(server_options opts)
+{
+    if (!std::filesystem::exists(server_dir() + "/node_modules/oidc-provider"))
+        throw std::runtime_error("test/server/node_modules is missing: run `npm ci --prefix test/server`");
+    int in_pipe[2], out_pipe[2];
+    if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    std::string script = server_dir() + "/server.mjs";
+    std::string ttl = std::to_string(opts.ttl);
+    const std::string& certs = cert_dir();
+    std::vector<const char*> argv{"node",         script.c_str(), "--certs",         certs.c_str(), "--port", "0",
+                                  "--ttl",        ttl.c_str(),    "--cert",          opts.cert.c_str(), nullptr};
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, "node", &fa, nullptr, const_cast<char* const*>(argv.data()), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    if (rc != 0) {
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        throw std::runtime_error(std::string("cannot start node: ") + std::strerror(rc));
+    }
+    pid_ = pid;
+    stdin_fd_ = in_pipe[1];
+
+    // Wait for "READY <port>\n".
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (line.find('\n') == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{out_pipe[0], POLLIN, 0};
+        if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            break;
+        char buf[128];
+        auto n = read(out_pipe[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        line.append(buf, static_cast<std::size_t>(n));
+    }
+    close(out_pipe[0]);
+    if (line.rfind("READY ", 0) != 0) {
+        this->~oidc_server();
+        throw std::runtime_error("the test authorization server did not start (stdout: '" + line + "')");
+    }
+    port_ = static_cast<unsigned short>(std::stoi(line.substr(6)));
+}
+
+oidc_server::~oidc_server()
+{
+    if (stdin_fd_ >= 0) {
+        close(stdin_fd_);
+        stdin_fd_ = -1;
+    }
+    if (pid_ > 0) {
+        kill(pid_, SIGTERM);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+std::string oidc_server::issuer() const { return "https://127.0.0.1:" + std::to_string(port_); }
+
+std::string oidc_server::token_endpoint() const { return issuer() + "/token"; }
+
+oidc_server& default_server()
+{
+    static oidc_server server;
+    return server;
+}
+
+} // namespace tetrapak::test

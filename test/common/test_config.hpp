@@ -1,0 +1,24 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_TEST_CONFIG_HPP
+#define TETRAPAK_TEST_CONFIG_HPP
+
+#include "oidc_server.hpp"
+
+#include <tetrapak/config.hpp>
+
+namespace tetrapak::test {
+
+/// basic-client against `server`, trusting the generated test CA.
+inline auth_config basic_client(const oidc_server& server)
+{
+    auth_config c;
+    c.client_id = "basic-client";
+    c.client_secret = "basic-secret";
+    c.token_endpoint = server.token_endpoint();
+    c.tls.ca_file = oidc_server::ca_file();
+    return c;
+}
+
+} // namespace tetrapak::test
+
+#endif
