@@ -8,7 +8,7 @@ build=${BUILD_DIR:-$here/build}
 
 "$here/scripts/install-deps.sh"
 
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_WERROR=ON >/dev/null
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_WERROR=ON -DTETRAPAK_BUILD_TESTS=ON -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "$(nproc)"
 "$here/scripts/b2-build.sh"
 ctest --test-dir "$build" --output-on-failure -j 2
