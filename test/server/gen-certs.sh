@@ -14,7 +14,10 @@
 #   other-server.pem / other-server.key  leaf like server.pem but signed by other-ca
 #   wronghost.pem / wronghost.key     leaf signed by ca; SAN DNS:wrong.example only
 #   expired.pem / expired.key         leaf like server.pem signed by ca, validity entirely in the past
-#   client.pem / client.key           client certificate signed by ca; CN=mtls-client; clientAuth
+#   client.pem / client.key           client certificate signed by ca; clientAuth;
+#                                     subject /O=tetrapak-asio tests/CN=mtls-client
+#                                     (RFC 4514: "CN=mtls-client,O=tetrapak-asio tests")
+#   other-client.pem / other-client.key  like client.pem (same subject) but signed by other-ca
 #   client-jwt-es256.key              EC P-256 private key (for private_key_jwt)
 #   client-jwt-rs256.key              RSA 2048 private key (for private_key_jwt)
 set -euo pipefail
@@ -134,6 +137,7 @@ make_leaf server ca localhost v3_server
 make_leaf other-server other-ca localhost v3_server
 make_leaf wronghost ca wrong.example v3_wronghost
 make_leaf client ca mtls-client v3_client
+make_leaf other-client other-ca mtls-client v3_client
 
 # expired: validity window entirely in the past (2020-01-01..2020-01-02);
 # otherwise like server.pem: signed by the trusted CA, same SANs and EKU
@@ -152,7 +156,7 @@ ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/client-jwt
 
 # sanity checks: the good ones verify, the bad ones fail for the right reason
 ossl verify -CAfile "$work/ca.pem" "$work/server.pem" "$work/wronghost.pem" "$work/client.pem"
-ossl verify -CAfile "$work/other-ca.pem" "$work/other-server.pem"
+ossl verify -CAfile "$work/other-ca.pem" "$work/other-server.pem" "$work/other-client.pem"
 ossl verify -CAfile "$work/ca.pem" -verify_ip 127.0.0.1 -verify_hostname localhost "$work/server.pem"
 if openssl verify -CAfile "$work/ca.pem" "$work/other-server.pem" >>"$log" 2>&1; then
     echo "other-server.pem unexpectedly verifies against ca.pem" >>"$log"; exit 1
@@ -168,7 +172,7 @@ fi
 
 chmod 600 "$work"/*.key
 chmod 644 "$work"/*.pem
-for f in ca other-ca server other-server wronghost expired client; do
+for f in ca other-ca server other-server wronghost expired client other-client; do
     mv -f "$work/$f.pem" "$work/$f.key" "$out/"
 done
 mv -f "$work/client-jwt-es256.key" "$work/client-jwt-rs256.key" "$out/"

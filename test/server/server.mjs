@@ -1,14 +1,18 @@
 // OAuth 2.0 test authorization server for the tetrapak-asio tests.
 //
 // Usage:
-//   node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] [--verbose]
+//   node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME]
+//                   [--slow-discovery MS] [--verbose]
 //
 //   --certs DIR    directory produced by gen-certs.sh (required)
 //   --port N       TCP port on 127.0.0.1; 0 (default) picks an ephemeral port
-//   --ttl SECONDS  lifetime of client credentials access tokens (default 300)
+//   --ttl SECONDS  lifetime of every access token issued (default 300)
 //   --cert NAME    serve DIR/NAME.pem + DIR/NAME.key (default "server"; e.g.
 //                  "other-server", "wronghost", "expired")
-//   --verbose      log every request to stderr
+//   --slow-discovery MS
+//                  delay every discovery answer by MS milliseconds (default 0)
+//   --verbose      log every request (and the hidden reason of every token
+//                  endpoint error) to stderr
 //
 // Protocol: once listening, exactly one line "READY <port>\n" is written to
 // stdout; nothing else is ever written to stdout. The process exits with
@@ -16,12 +20,45 @@
 // outlives the test process holding the other end of its stdin pipe).
 // Startup errors are reported on stderr with a non-zero exit status.
 //
+// Clients (all with scope "read write api:all"):
+//   basic-client / basic-secret          client_secret_basic  cc, token-exchange
+//   post-client / post-secret            client_secret_post   cc, token-exchange
+//   "we:ird@id/+ %" / "s3:cr@t/+ %&="    client_secret_basic  cc
+//   system-client / system-secret        client_secret_basic  cc (userType "System")
+//   user-issuer / user-issuer-secret     client_secret_basic  cc, user-token
+//   refresh-client / refresh-secret      client_secret_basic  cc, refresh_token,
+//                                                             user-token, token-exchange
+//   jwt-es256-client                     private_key_jwt ES256 (DIR/client-jwt-es256.key)
+//   jwt-rs256-client                     private_key_jwt RS256 (DIR/client-jwt-rs256.key)
+//   jwt-secret-client / jwt-secret-client-secret-0123456789abcdef
+//                                        client_secret_jwt HS256
+//   mtls-client                          tls_client_auth (DIR/client.pem, signed by DIR/ca.pem)
+//   the jwt-* and mtls-client clients:   cc, token-exchange
+//
+// Grants besides client_credentials:
+//   urn:tetrapak:test:user-token  username (required), user_type (default
+//       "User"), ttl (seconds, optional), scope (optional) -> RS256 JWT access
+//       token {iss, sub: username, aud: "urn:tetrapak:test-api", iat, exp, jti,
+//       client_id, userType[, scope]}
+//   urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693) -> RS256 JWT
+//       access token for the subject of a JWT issued by this server, with
+//       act.sub = the authenticated client
+//   refresh_token  refresh-client's client_credentials and user-token answers
+//       carry a refresh_token; refreshing rotates it (single use)
+//
 // Extra test endpoints (not OAuth):
-//   GET  /test/stats  -> {"token_requests": N, "connections": M}
-//   POST /test/reset  -> zeroes both counters, answers with the zeroed JSON
+//   GET  /test/stats  -> {"token_requests", "connections", "exchange_requests",
+//                         "refresh_requests", "discovery_requests"}
+//   POST /test/reset  -> zeroes all counters, answers with the zeroed JSON
+//   POST /test/revoke-refresh -> invalidates every refresh token issued so
+//                        far, answers {"revoked": N}
 // token_requests counts every request (any method, any outcome) whose path
-// is the token endpoint (/token); connections counts TLS connections that
-// completed the handshake ('secureConnection' events).
+// is the token endpoint (/token); exchange_requests / refresh_requests count
+// those of them whose grant_type is token-exchange / refresh_token (any
+// outcome, as long as the form body was parsed); connections counts TLS
+// connections that completed the handshake ('secureConnection' events);
+// discovery_requests counts requests to /.well-known/openid-configuration
+// (and /.well-known/oauth-authorization-server).
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -41,6 +78,9 @@ function die(message) {
   process.exit(1);
 }
 
+const usage = 'usage: node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] '
+  + '[--slow-discovery MS] [--verbose]';
+
 let args;
 try {
   ({ values: args } = parseArgs({
@@ -49,31 +89,51 @@ try {
       port: { type: 'string', default: '0' },
       ttl: { type: 'string', default: '300' },
       cert: { type: 'string', default: 'server' },
+      'slow-discovery': { type: 'string', default: '0' },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   }));
 } catch (err) {
-  die(`${err.message}\nusage: node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] [--verbose]`);
+  die(`${err.message}\n${usage}`);
 }
 
 if (!args.certs) die('--certs DIR is required');
 if (!/^\d+$/.test(args.port) || Number(args.port) > 65535) die(`invalid --port: ${args.port}`);
 if (!/^\d+$/.test(args.ttl) || Number(args.ttl) < 1) die(`invalid --ttl: ${args.ttl}`);
 if (!/^[A-Za-z0-9._-]+$/.test(args.cert)) die(`invalid --cert: ${args.cert}`);
+if (!/^\d+$/.test(args['slow-discovery'])) die(`invalid --slow-discovery: ${args['slow-discovery']}`);
 
 const port = Number(args.port);
 const ttl = Number(args.ttl);
+const slowDiscoveryMs = Number(args['slow-discovery']);
 
-let tlsKey;
-let tlsCert;
-try {
-  tlsKey = fs.readFileSync(path.join(args.certs, `${args.cert}.key`));
-  tlsCert = fs.readFileSync(path.join(args.certs, `${args.cert}.pem`));
-} catch (err) {
-  die(`cannot read certificate pair "${args.cert}" from ${args.certs}: ${err.message}`);
+function readCertsFile(name) {
+  try {
+    return fs.readFileSync(path.join(args.certs, name));
+  } catch (err) {
+    return die(`cannot read ${name} from ${args.certs}: ${err.message}`);
+  }
 }
+
+const tlsKey = readCertsFile(`${args.cert}.key`);
+const tlsCert = readCertsFile(`${args.cert}.pem`);
+const caCert = readCertsFile('ca.pem');
+
+// public JWK of a private key file (for private_key_jwt clients)
+function publicJwk(name, alg) {
+  let key;
+  try {
+    key = crypto.createPublicKey(readCertsFile(name));
+  } catch (err) {
+    return die(`cannot parse ${name}: ${err.message}`);
+  }
+  const jwk = key.export({ format: 'jwk' });
+  return { ...jwk, alg, use: 'sig', kid: crypto.hash('sha256', JSON.stringify(jwk), 'base64url').slice(0, 16) };
+}
+const es256ClientJwk = publicJwk('client-jwt-es256.key', 'ES256');
+const rs256ClientJwk = publicJwk('client-jwt-rs256.key', 'RS256');
 
 const { default: Provider, errors } = await import('oidc-provider');
 
@@ -100,26 +160,53 @@ process.stdin.resume();
 
 const RESOURCE = 'urn:tetrapak:test-api';
 const RESOURCE_SCOPE = 'read write api:all';
+const KNOWN_SCOPES = new Set(RESOURCE_SCOPE.split(' '));
 
-// Signing key for JWT access tokens (RS256), fresh for every run.
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const CC = 'client_credentials';
+const REFRESH = 'refresh_token';
+const USER_TOKEN = 'urn:tetrapak:test:user-token';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const TT_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+const EXCHANGE_DEFAULT_AUDIENCE = 'urn:tetrapak:downstream';
+const EXCHANGE_AUDIENCE_PREFIX = 'urn:tetrapak:';
+
+// Subject of gen-certs.sh's client.pem ("/O=tetrapak-asio tests/CN=mtls-client")
+// as an RFC 4514 string (most specific RDN first).
+const MTLS_SUBJECT_DN = 'CN=mtls-client,O=tetrapak-asio tests';
+
+// Signing key for JWT access tokens (RS256), fresh for every run. Used by
+// oidc-provider for resource JWTs and by the custom grants below.
+const { privateKey: signingKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingPublicKey = crypto.createPublicKey(signingKey);
 const signingJwk = {
-  ...privateKey.export({ format: 'jwk' }),
+  ...signingKey.export({ format: 'jwk' }),
   kid: crypto.randomBytes(8).toString('hex'),
   alg: 'RS256',
   use: 'sig',
 };
 
 const clientDefaults = {
-  grant_types: ['client_credentials'],
+  grant_types: [CC],
   response_types: [],
   redirect_uris: [],
   scope: RESOURCE_SCOPE,
 };
 
 const clients = [
-  { client_id: 'basic-client', client_secret: 'basic-secret', token_endpoint_auth_method: 'client_secret_basic' },
-  { client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post' },
+  {
+    client_id: 'basic-client',
+    client_secret: 'basic-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
+  {
+    client_id: 'post-client',
+    client_secret: 'post-secret',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
   // reserved characters: the client must form-urlencode id and secret before
   // base64 in the Basic header (RFC 6749 section 2.3.1)
   { client_id: 'we:ird@id/+ %', client_secret: 's3:cr@t/+ %&=', token_endpoint_auth_method: 'client_secret_basic' },
@@ -129,7 +216,89 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_basic',
     userType: 'System',
   },
+  {
+    client_id: 'user-issuer',
+    client_secret: 'user-issuer-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [CC, USER_TOKEN],
+  },
+  {
+    client_id: 'refresh-client',
+    client_secret: 'refresh-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [CC, REFRESH, USER_TOKEN, TOKEN_EXCHANGE],
+  },
+  {
+    client_id: 'jwt-es256-client',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: { keys: [es256ClientJwk] },
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
+  {
+    client_id: 'jwt-rs256-client',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'RS256',
+    jwks: { keys: [rs256ClientJwk] },
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
+  {
+    client_id: 'jwt-secret-client',
+    client_secret: 'jwt-secret-client-secret-0123456789abcdef',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    token_endpoint_auth_signing_alg: 'HS256',
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
+  {
+    client_id: 'mtls-client',
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_subject_dn: MTLS_SUBJECT_DN,
+    grant_types: [CC, TOKEN_EXCHANGE],
+  },
 ].map((c) => ({ ...clientDefaults, ...c }));
+
+// clients whose client_credentials / user-token answers carry a refresh_token
+const REFRESH_CLIENTS = new Set(['refresh-client']);
+
+function resourceServerInfo(resourceIndicator) {
+  if (resourceIndicator === RESOURCE) {
+    return {
+      audience: RESOURCE,
+      scope: RESOURCE_SCOPE,
+      accessTokenTTL: ttl,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'RS256' } },
+    };
+  }
+  throw new errors.InvalidTarget();
+}
+
+// --- mutual TLS helpers -------------------------------------------------------
+
+// The client certificate of the request's TLS connection, if the client sent
+// one and it verified against DIR/ca.pem.
+function peerCertificate(ctx) {
+  const socket = ctx.req?.socket;
+  if (!socket?.authorized || typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  return socket.getPeerX509Certificate();
+}
+
+// X509Certificate.subject is "O=...\nCN=..." (least specific first);
+// RFC 4514 wants the reverse order joined by commas.
+function rfc4514(subject) {
+  return subject.split('\n').filter(Boolean).reverse().join(',');
+}
+
+function certificateSubjectMatches(ctx, property, expected) {
+  const cert = peerCertificate(ctx);
+  if (!cert) return false;
+  switch (property) {
+    case 'tls_client_auth_subject_dn':
+      return rfc4514(cert.subject) === expected;
+    default:
+      return false;
+  }
+}
 
 function buildConfiguration() {
   return {
@@ -138,6 +307,16 @@ function buildConfiguration() {
     scopes: ['openid', ...RESOURCE_SCOPE.split(' ')],
     extraClientMetadata: { properties: ['userType'] },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+    clientAuthMethods: [
+      'client_secret_basic',
+      'client_secret_post',
+      'client_secret_jwt',
+      'private_key_jwt',
+      'tls_client_auth',
+    ],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['HS256', 'RS256', 'ES256'],
+    },
     ttl: {
       ClientCredentials: ttl,
       AccessToken: ttl,
@@ -153,6 +332,19 @@ function buildConfiguration() {
         enabled: true,
         async allowedPolicy() { return true; },
       },
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        certificateBoundAccessTokens: false,
+        selfSignedTlsClientAuth: false,
+        getCertificate(ctx) {
+          return peerCertificate(ctx)?.toString();
+        },
+        certificateAuthorized(ctx) {
+          return ctx.req?.socket?.authorized === true;
+        },
+        certificateSubjectMatches,
+      },
       resourceIndicators: {
         enabled: true,
         // no resource parameter -> no resource server -> opaque token
@@ -163,30 +355,96 @@ function buildConfiguration() {
           return false;
         },
         async getResourceServerInfo(ctx, resourceIndicator) {
-          if (resourceIndicator === RESOURCE) {
-            return {
-              audience: RESOURCE,
-              scope: RESOURCE_SCOPE,
-              accessTokenTTL: ttl,
-              accessTokenFormat: 'jwt',
-              jwt: { sign: { alg: 'RS256' } },
-            };
-          }
-          throw new errors.InvalidTarget();
+          return resourceServerInfo(resourceIndicator);
         },
       },
     },
   };
 }
 
+// --- JWTs minted by the custom grants ----------------------------------------
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const b64urlJson = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+function signAccessTokenJwt(payload) {
+  const header = { alg: 'RS256', typ: 'at+jwt', kid: signingJwk.kid };
+  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  const signature = crypto.sign('sha256', Buffer.from(input), signingKey);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+const invalidGrant = (description) => new errors.CustomOIDCProviderError('invalid_grant', description);
+
+// Verifies a JWT issued by this server (any of its access tokens), returns
+// the payload; throws invalid_grant naming the reason otherwise.
+function verifyOwnJwt(token, name, issuer) {
+  const parts = token.split('.');
+  let header;
+  let payload;
+  try {
+    if (parts.length !== 3) throw new Error();
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    if (header === null || typeof header !== 'object' || payload === null || typeof payload !== 'object') {
+      throw new Error();
+    }
+  } catch {
+    throw invalidGrant(`${name} is not a JWT`);
+  }
+  const signed = header.alg === 'RS256'
+    && header.kid === signingJwk.kid
+    && crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), signingPublicKey,
+      Buffer.from(parts[2], 'base64url'));
+  if (!signed) throw invalidGrant(`${name} is not signed by this server's current key`);
+  if (payload.iss !== issuer) throw invalidGrant(`${name} was not issued by this server`);
+  if (!Number.isInteger(payload.exp)) throw invalidGrant(`${name} has no exp claim`);
+  if (payload.exp <= nowSeconds()) throw invalidGrant(`${name} is expired`);
+  if (typeof payload.sub !== 'string' || !payload.sub) throw invalidGrant(`${name} has no sub claim`);
+  return payload;
+}
+
+// space-separated scope parameter -> known scopes only, request order, no dupes
+function filterScope(scope) {
+  if (typeof scope !== 'string') return '';
+  return [...new Set(scope.split(' ').filter((s) => KNOWN_SCOPES.has(s)))].join(' ');
+}
+
+const asList = (value) => {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+};
+
+// --- refresh tokens (in memory, single use) ----------------------------------
+
+// value -> { clientId, scope, mint(ctx, scope) -> token response body }
+const refreshTokens = new Map();
+
+function issueRefreshToken(entry) {
+  const value = crypto.randomBytes(32).toString('base64url');
+  refreshTokens.set(value, entry);
+  return value;
+}
+
 // --- server -----------------------------------------------------------------
 
-const stats = { token_requests: 0, connections: 0 };
+const stats = {
+  token_requests: 0,
+  connections: 0,
+  exchange_requests: 0,
+  refresh_requests: 0,
+  discovery_requests: 0,
+};
 
 const server = https.createServer({
   key: tlsKey,
   cert: tlsCert,
   minVersion: 'TLSv1.2',
+  // mutual TLS: ask for a client certificate, but let clients without one
+  // (or with an untrusted one) in; socket.authorized tells them apart
+  requestCert: true,
+  rejectUnauthorized: false,
+  ca: caCert,
 });
 server.keepAliveTimeout = 5000;
 server.on('secureConnection', () => { stats.connections += 1; });
@@ -196,7 +454,9 @@ server.on('tlsClientError', (err) => {
 
 server.once('error', (err) => die(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
 
-server.listen(port, '127.0.0.1', () => {
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+server.listen(port, '127.0.0.1', async () => {
   const actualPort = server.address().port;
   const issuer = `https://127.0.0.1:${actualPort}`;
 
@@ -210,23 +470,240 @@ server.listen(port, '127.0.0.1', () => {
   provider.on('server_error', (ctx, err) => {
     process.stderr.write(`test-server: server_error on ${ctx.method} ${ctx.path}: ${err.stack || err}\n`);
   });
+  if (args.verbose) {
+    provider.on('grant.error', (ctx, err) => {
+      process.stderr.write(`test-server:   token error ${err.error}: ${err.error_description ?? ''}`
+        + `${err.error_detail ? ` (${err.error_detail})` : ''}\n`);
+    });
+  }
+
+  // ---- access token minting shared by the grants ----
+
+  async function mintClientCredentials(client, scope, resource) {
+    const token = new provider.ClientCredentials({ client, scope: scope || undefined });
+    if (resource) {
+      token.resourceServer = new provider.ResourceServer(resource, resourceServerInfo(resource));
+    }
+    const value = await token.save();
+    return {
+      access_token: value,
+      expires_in: token.expiration,
+      token_type: 'Bearer',
+      ...(scope ? { scope } : {}),
+    };
+  }
+
+  function mintUserToken(client, username, userType, scope, lifetime) {
+    const iat = nowSeconds();
+    const payload = {
+      iss: issuer,
+      sub: username,
+      aud: RESOURCE,
+      iat,
+      exp: iat + lifetime,
+      jti: crypto.randomBytes(16).toString('base64url'),
+      client_id: client.clientId,
+      userType,
+      ...(scope ? { scope } : {}),
+    };
+    return {
+      access_token: signAccessTokenJwt(payload),
+      expires_in: lifetime,
+      token_type: 'Bearer',
+      ...(scope ? { scope } : {}),
+    };
+  }
+
+  // ---- urn:tetrapak:test:user-token ----
+
+  provider.registerGrantType(USER_TOKEN, async (ctx) => {
+    const { params, client } = ctx.oidc;
+    const { username } = params;
+    if (typeof username !== 'string' || !username) {
+      throw new errors.InvalidRequest("missing required parameter 'username'");
+    }
+    const userType = params.user_type || 'User';
+    let lifetime = ttl;
+    if (params.ttl !== undefined) {
+      if (!/^\d+$/.test(params.ttl) || Number(params.ttl) < 1) {
+        throw new errors.InvalidRequest('ttl must be a positive integer (seconds)');
+      }
+      lifetime = Number(params.ttl);
+    }
+    const scope = filterScope(params.scope);
+    const body = mintUserToken(client, username, userType, scope, lifetime);
+    if (REFRESH_CLIENTS.has(client.clientId)) {
+      body.refresh_token = issueRefreshToken({
+        clientId: client.clientId,
+        scope,
+        mint: (c, s) => mintUserToken(c, username, userType, s, lifetime),
+      });
+    }
+    ctx.body = body;
+  }, ['username', 'user_type', 'ttl', 'scope']);
+
+  // ---- RFC 8693 token exchange ----
+
+  const SUBJECT_TOKEN_TYPES = new Set([TT_ID_TOKEN, TT_ACCESS_TOKEN, TT_JWT]);
+  const REQUESTED_TOKEN_TYPES = new Set([TT_ACCESS_TOKEN, TT_JWT]);
+
+  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const { params, client } = ctx.oidc;
+
+    if (typeof params.subject_token !== 'string' || !params.subject_token) {
+      throw new errors.InvalidRequest("missing required parameter 'subject_token'");
+    }
+    if (params.subject_token_type === undefined) {
+      throw new errors.InvalidRequest("missing required parameter 'subject_token_type'");
+    }
+    if (!SUBJECT_TOKEN_TYPES.has(params.subject_token_type)) {
+      throw new errors.InvalidRequest(`unsupported subject_token_type: ${params.subject_token_type}`);
+    }
+    if (params.actor_token !== undefined && !SUBJECT_TOKEN_TYPES.has(params.actor_token_type)) {
+      throw new errors.InvalidRequest('actor_token_type missing or unsupported');
+    }
+    if (params.actor_token === undefined && params.actor_token_type !== undefined) {
+      throw new errors.InvalidRequest('actor_token_type must not be sent without actor_token');
+    }
+    if (params.requested_token_type !== undefined
+        && !REQUESTED_TOKEN_TYPES.has(params.requested_token_type)) {
+      throw new errors.InvalidRequest(`unsupported requested_token_type: ${params.requested_token_type}`);
+    }
+
+    const targets = [...asList(params.audience), ...asList(params.resource)];
+    for (const target of targets) {
+      if (typeof target !== 'string' || !target.startsWith(EXCHANGE_AUDIENCE_PREFIX)) {
+        throw new errors.InvalidTarget(`audience/resource must start with ${EXCHANGE_AUDIENCE_PREFIX}: ${target}`);
+      }
+    }
+    const uniqueTargets = [...new Set(targets)];
+    let aud;
+    if (uniqueTargets.length === 0) aud = EXCHANGE_DEFAULT_AUDIENCE;
+    else if (uniqueTargets.length === 1) [aud] = uniqueTargets;
+    else aud = uniqueTargets;
+
+    const subject = verifyOwnJwt(params.subject_token, 'subject_token', issuer);
+    if (params.actor_token !== undefined) {
+      verifyOwnJwt(params.actor_token, 'actor_token', issuer);
+    }
+
+    const scope = filterScope(params.scope);
+    const iat = nowSeconds();
+    const exp = Math.min(iat + ttl, subject.exp);
+    const payload = {
+      iss: issuer,
+      sub: subject.sub,
+      aud,
+      iat,
+      exp,
+      jti: crypto.randomBytes(16).toString('base64url'),
+      client_id: client.clientId,
+      ...(subject.userType !== undefined ? { userType: subject.userType } : {}),
+      ...(scope ? { scope } : {}),
+      act: { sub: client.clientId },
+    };
+    ctx.body = {
+      access_token: signAccessTokenJwt(payload),
+      issued_token_type: TT_ACCESS_TOKEN,
+      token_type: 'Bearer',
+      expires_in: exp - iat,
+      ...(scope ? { scope } : {}),
+    };
+  }, [
+    'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
+    'requested_token_type', 'audience', 'resource', 'scope',
+  ], ['audience', 'resource']);
+
+  // ---- refresh_token (own implementation, in-memory store) ----
+
+  provider.registerGrantType(REFRESH, async (ctx) => {
+    const { params, client } = ctx.oidc;
+    const value = params.refresh_token;
+    if (typeof value !== 'string' || !value) {
+      throw new errors.InvalidRequest("missing required parameter 'refresh_token'");
+    }
+    const entry = refreshTokens.get(value);
+    if (!entry) throw invalidGrant('refresh token is invalid, expired, revoked or already used');
+    if (entry.clientId !== client.clientId) throw invalidGrant('refresh token was issued to another client');
+
+    let { scope } = entry;
+    if (params.scope !== undefined) {
+      const granted = new Set(entry.scope.split(' ').filter(Boolean));
+      const requested = params.scope.split(' ').filter(Boolean);
+      const excess = requested.filter((s) => !granted.has(s));
+      if (excess.length) {
+        throw new errors.InvalidScope('requested scope exceeds the originally granted scope', excess.join(' '));
+      }
+      scope = [...new Set(requested)].join(' ');
+    }
+
+    refreshTokens.delete(value); // single use (rotation)
+    const body = await entry.mint(client, scope);
+    body.refresh_token = issueRefreshToken(entry);
+    ctx.body = body;
+  }, ['refresh_token', 'scope']);
+
+  // refresh-client's client_credentials answers carry a refresh token too
+  // (oidc-provider itself never issues one for client_credentials)
+  provider.on('grant.success', (ctx) => {
+    const { client, params } = ctx.oidc;
+    if (params.grant_type !== CC || !REFRESH_CLIENTS.has(client.clientId)) return;
+    const token = ctx.oidc.entities.ClientCredentials;
+    if (!token || typeof ctx.body?.access_token !== 'string') return;
+    const resource = token.resourceServer?.identifier();
+    ctx.body.refresh_token = issueRefreshToken({
+      clientId: client.clientId,
+      scope: token.scope ?? '',
+      mint: (c, s) => mintClientCredentials(c, s, resource),
+    });
+  });
+
+  // Validate the static clients now (oidc-provider does it lazily on first
+  // use) so that a configuration mistake fails startup, not a test.
+  try {
+    for (const { client_id: id } of clients) {
+      if (!await provider.Client.find(id)) throw new Error(`client ${id} not found`);
+    }
+  } catch (err) {
+    die(`client configuration failed: ${err.error_description ?? ''} ${err.stack || err}`);
+  }
 
   const tokenPath = '/token'; // default routes.token
+  const discoveryPaths = new Set(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']);
 
   provider.use(async (ctx, next) => {
     if (args.verbose) process.stderr.write(`test-server: ${ctx.method} ${ctx.url}\n`);
 
     if (ctx.path === tokenPath) {
       stats.token_requests += 1;
+      try {
+        await next();
+      } finally {
+        const grantType = ctx.oidc?.params?.grant_type;
+        if (grantType === TOKEN_EXCHANGE) stats.exchange_requests += 1;
+        else if (grantType === REFRESH) stats.refresh_requests += 1;
+      }
+      if (args.verbose) process.stderr.write(`test-server:   -> ${ctx.status}\n`);
+      return;
+    }
+
+    if (discoveryPaths.has(ctx.path)) {
+      stats.discovery_requests += 1;
+      if (slowDiscoveryMs > 0) await sleep(slowDiscoveryMs);
     } else if (ctx.path === '/test/stats' && ctx.method === 'GET') {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { ...stats };
       return;
     } else if (ctx.path === '/test/reset' && ctx.method === 'POST') {
-      stats.token_requests = 0;
-      stats.connections = 0;
+      for (const key of Object.keys(stats)) stats[key] = 0;
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { ...stats };
+      return;
+    } else if (ctx.path === '/test/revoke-refresh' && ctx.method === 'POST') {
+      const revoked = refreshTokens.size;
+      refreshTokens.clear();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { revoked };
       return;
     }
 
