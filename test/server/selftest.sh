@@ -88,29 +88,38 @@ stop_server_with() {
     if [[ -z $extra ]]; then pass "stdout carries only the READY line"; else fail "unexpected stdout: $extra"; fi
 }
 
-# --- main server: OAuth checks ---------------------------------------------
+# --- shared helpers for the node check scripts ------------------------------
 
-if start_server --ttl "$ttl"; then
-    pass "server started, READY $port"
-    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=$ttl
-    if node --input-type=module - <<'EOF'
+cat >"$tmp/lib.mjs" <<'EOF'
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 
-const port = Number(process.env.SELFTEST_PORT);
-const ttl = Number(process.env.SELFTEST_TTL);
-const ca = fs.readFileSync(`${process.env.SELFTEST_CERTS}/ca.pem`);
-const issuer = `https://127.0.0.1:${port}`;
+export const port = Number(process.env.SELFTEST_PORT);
+export const ttl = Number(process.env.SELFTEST_TTL);
+export const certs = process.env.SELFTEST_CERTS;
+export const ca = fs.readFileSync(`${certs}/ca.pem`);
+export const issuer = `https://127.0.0.1:${port}`;
+export const tokenEndpoint = `${issuer}/token`;
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const USER_TOKEN = 'urn:tetrapak:test:user-token';
+export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 let failures = 0;
-const check = (ok, name, detail = '') => {
+export const check = (ok, name, detail = '') => {
   console.log(`${ok ? 'PASS' : 'FAIL'}: ${name}${!ok && detail ? ` -- ${detail}` : ''}`);
   if (!ok) failures += 1;
 };
+export const finish = () => process.exit(failures ? 1 : 0);
 
-function request(agent, method, path, { headers = {}, form } = {}) {
+export function request(agent, method, path, { headers = {}, form } = {}) {
   return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
+    // array values become repeated parameters
+    const body = form ? new URLSearchParams(Object.entries(form)
+      .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))).toString() : undefined;
     const req = https.request({
       host: '127.0.0.1', port, method, path, agent,
       headers: {
@@ -135,30 +144,109 @@ function request(agent, method, path, { headers = {}, form } = {}) {
   });
 }
 
-const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+export const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 // RFC 6749 2.3.1: application/x-www-form-urlencoded each part, then base64
 const formEncode = (s) => new URLSearchParams({ x: s }).toString().slice(2);
-const basicEncoded = (id, secret) => basic(formEncode(id), formEncode(secret));
-const b64urlJson = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+export const basicEncoded = (id, secret) => basic(formEncode(id), formEncode(secret));
+export const b64urlJson = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+export const jwtParts = (t) => (typeof t === 'string' ? t.split('.') : []);
+export const jwtHeader = (t) => b64urlJson(jwtParts(t)[0]);
+export const jwtPayload = (t) => b64urlJson(jwtParts(t)[1]);
+export const now = () => Math.floor(Date.now() / 1000);
+export const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// JWS compact serialisation with node's crypto; key: KeyObject/PEM (RS256,
+// ES256) or the shared secret (HS256)
+export function signJwt(header, payload, key) {
+  const enc = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = Buffer.from(`${enc(header)}.${enc(payload)}`);
+  let sig;
+  switch (header.alg) {
+    case 'HS256': sig = crypto.createHmac('sha256', key).update(input).digest(); break;
+    case 'ES256': sig = crypto.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }); break;
+    case 'RS256': sig = crypto.sign('sha256', input, key); break;
+    default: throw new Error(`alg ${header.alg}`);
+  }
+  return `${input.toString()}.${sig.toString('base64url')}`;
+}
+
+// RFC 7523 client assertion
+export function clientAssertion(clientId, alg, key, overrides = {}) {
+  const iat = now();
+  return signJwt({ alg, typ: 'JWT' }, {
+    iss: clientId,
+    sub: clientId,
+    aud: tokenEndpoint,
+    jti: crypto.randomUUID(),
+    iat,
+    exp: iat + 60,
+    ...overrides,
+  }, key);
+}
+
+export const readKey = (name) => crypto.createPrivateKey(fs.readFileSync(`${certs}/${name}`));
+export const mtlsAgent = (name) => new https.Agent({
+  ca,
+  cert: fs.readFileSync(`${certs}/${name}.pem`),
+  key: fs.readFileSync(`${certs}/${name}.key`),
+  keepAlive: false,
+});
+
+// verifies an RS256 JWT with the server's jwks_uri
+export async function verifiesWithJwks(agent, token) {
+  const jwksUri = (await request(agent, 'GET', '/.well-known/openid-configuration')).json.jwks_uri;
+  const jwks = (await request(agent, 'GET', new URL(jwksUri).pathname)).json;
+  const [h, p, s] = jwtParts(token);
+  const header = b64urlJson(h);
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  return !!jwk && header.alg === 'RS256' && crypto.verify('sha256', Buffer.from(`${h}.${p}`),
+    crypto.createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s, 'base64url'));
+}
+EOF
+export SELFTEST_LIB=$tmp/lib.mjs
+
+# --- main server: OAuth checks ---------------------------------------------
+
+if start_server --ttl "$ttl"; then
+    pass "server started, READY $port"
+    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=$ttl
+    if node --input-type=module - <<'EOF'
+import * as crypto from 'node:crypto';
+import * as https from 'node:https';
+
+const {
+  port, ttl, ca, issuer, check, finish, request, basic, basicEncoded, b64urlJson,
+  jwtParts, jwtHeader, jwtPayload, now, signJwt, clientAssertion, readKey, mtlsAgent,
+  verifiesWithJwks, TOKEN_EXCHANGE, USER_TOKEN, TT_ACCESS_TOKEN, TT_JWT, ASSERTION_TYPE,
+} = await import(process.env.SELFTEST_LIB);
 
 const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
+const zeroStats = (j) => j?.token_requests === 0 && j?.connections === 0 && j?.exchange_requests === 0
+  && j?.refresh_requests === 0 && j?.discovery_requests === 0;
 
 try {
   // stats must start from a clean slate; reset over a throwaway connection
   // so that the keep-alive agent's connection is counted afterwards
   let r = await request(new https.Agent({ ca, keepAlive: false }), 'POST', '/test/reset');
-  check(r.status === 200 && r.json?.token_requests === 0 && r.json?.connections === 0,
-    'POST /test/reset', r.text);
+  check(r.status === 200 && zeroStats(r.json), 'POST /test/reset', r.text);
 
   r = await request(agent, 'GET', '/.well-known/openid-configuration');
   check(r.status === 200 && r.json?.issuer === issuer,
     'discovery issuer is https://127.0.0.1:PORT', r.text);
   check(r.json?.token_endpoint === `${issuer}/token`, 'discovery token_endpoint', r.json?.token_endpoint);
+  const authMethods = r.json?.token_endpoint_auth_methods_supported ?? [];
+  check(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth']
+    .every((m) => authMethods.includes(m)), 'discovery lists the five token endpoint auth methods', JSON.stringify(authMethods));
+  const grantTypes = r.json?.grant_types_supported ?? [];
+  check([TOKEN_EXCHANGE, 'refresh_token', 'client_credentials', USER_TOKEN].every((g) => grantTypes.includes(g)),
+    'discovery grant_types_supported has token-exchange, refresh_token, user-token', JSON.stringify(grantTypes));
+  const algs = r.json?.token_endpoint_auth_signing_alg_values_supported ?? [];
+  check(['ES256', 'RS256', 'HS256'].every((a) => algs.includes(a)), 'discovery auth signing algs ES256/RS256/HS256', JSON.stringify(algs));
 
   const cc = { grant_type: 'client_credentials' };
-  const isToken = (res) => res.status === 200 && typeof res.json?.access_token === 'string'
+  const isToken = (res, expiresIn = ttl) => res.status === 200 && typeof res.json?.access_token === 'string'
     && res.json.access_token.length > 0 && res.json.token_type === 'Bearer'
-    && res.json.expires_in === ttl;
+    && res.json.expires_in === expiresIn;
 
   r = await request(agent, 'POST', '/token', {
     headers: { authorization: basic('basic-client', 'basic-secret') }, form: { ...cc, scope: 'read write' },
@@ -166,6 +254,8 @@ try {
   check(isToken(r) && r.json.scope === 'read write', 'basic-client (client_secret_basic) gets a token', r.text);
   check(r.json?.access_token?.split('.').length === 1, 'token without resource is opaque', r.json?.access_token);
   check(r.headers['cache-control'] === 'no-store', 'token response has Cache-Control: no-store', r.headers['cache-control']);
+  check(r.json?.refresh_token === undefined, 'basic-client gets no refresh_token', r.text);
+  const opaqueToken = r.json?.access_token;
 
   r = await request(agent, 'POST', '/token', {
     form: { ...cc, client_id: 'post-client', client_secret: 'post-secret' },
@@ -194,6 +284,7 @@ try {
   });
   const parts = r.json?.access_token?.split('.') ?? [];
   check(isToken(r) && parts.length === 3, 'resource=urn:tetrapak:test-api gives a JWT', r.text);
+  const systemJwt = r.json?.access_token;
   if (parts.length === 3) {
     const header = b64urlJson(parts[0]);
     const payload = b64urlJson(parts[1]);
@@ -205,15 +296,7 @@ try {
     'JWT aud/iss/client_id/sub', JSON.stringify(payload));
     check(payload.scope === 'read api:all', 'JWT scope', JSON.stringify(payload));
     check(payload.userType === 'System', 'JWT userType for system-client', JSON.stringify(payload));
-
-    // signature verifies with the published JWKS
-    const jwksUri = (await request(agent, 'GET', '/.well-known/openid-configuration')).json.jwks_uri;
-    const jwks = (await request(agent, 'GET', new URL(jwksUri).pathname)).json;
-    const jwk = jwks.keys.find((k) => k.kid === header.kid);
-    const { createPublicKey, verify } = await import('node:crypto');
-    const ok = jwk && verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`),
-      createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(parts[2], 'base64url'));
-    check(!!ok, 'JWT signature verifies with jwks_uri key');
+    check(await verifiesWithJwks(agent, systemJwt), 'JWT signature verifies with jwks_uri key');
   }
 
   r = await request(agent, 'POST', '/token', {
@@ -222,10 +305,13 @@ try {
   });
   check(r.status === 400 && r.json?.error === 'invalid_target', 'unknown resource -> 400 invalid_target', `${r.status} ${r.text}`);
 
-  // 7 requests to /token so far, all over one keep-alive connection
+  // 7 requests to /token so far, all over one keep-alive connection; 2
+  // discovery requests (one by verifiesWithJwks)
   r = await request(agent, 'GET', '/test/stats');
   check(r.status === 200 && r.json?.token_requests === 7 && r.json?.connections === 1,
     '/test/stats counts token requests and connections (7, 1)', r.text);
+  check(r.json?.discovery_requests === 2 && r.json?.exchange_requests === 0 && r.json?.refresh_requests === 0,
+    '/test/stats counts discovery requests (2), no exchange/refresh', r.text);
 
   const agent2 = new https.Agent({ ca, keepAlive: false });
   await request(agent2, 'POST', '/token', { form: { ...cc, client_id: 'post-client', client_secret: 'post-secret' } });
@@ -235,17 +321,336 @@ try {
 
   r = await request(agent, 'POST', '/test/reset');
   r = await request(agent, 'GET', '/test/stats');
-  check(r.json?.token_requests === 0 && r.json?.connections === 0, '/test/reset zeroes counters', r.text);
+  check(zeroStats(r.json), '/test/reset zeroes counters', r.text);
+
+  // ---- from here on token requests go through token(), which counts them
+  // by grant type for the final /test/stats check
+  const sent = { token: 0, exchange: 0, refresh: 0 };
+  const token = (form, { headers = {}, via = agent } = {}) => {
+    sent.token += 1;
+    if (form.grant_type === TOKEN_EXCHANGE) sent.exchange += 1;
+    if (form.grant_type === 'refresh_token') sent.refresh += 1;
+    return request(via, 'POST', '/token', { headers, form });
+  };
+  const auth = (id, secret) => ({ headers: { authorization: basic(id, secret) } });
+  const errorIs = (res, status, error) => res.status === status && res.json?.error === error;
+
+  // ---- user tokens: urn:tetrapak:test:user-token ----
+  const userIssuer = auth('user-issuer', 'user-issuer-secret');
+  r = await token({ grant_type: USER_TOKEN, username: 'alice' }, userIssuer);
+  check(isToken(r) && jwtParts(r.json.access_token).length === 3, 'user-token grant gives a JWT, expires_in = ttl', r.text);
+  const aliceToken = r.json?.access_token;
+  if (aliceToken) {
+    const h = jwtHeader(aliceToken);
+    const p = jwtPayload(aliceToken);
+    check(h.alg === 'RS256' && h.typ === 'at+jwt', 'user token header RS256 at+jwt', JSON.stringify(h));
+    check(p.sub === 'alice' && p.userType === 'User' && p.aud === 'urn:tetrapak:test-api' && p.iss === issuer
+      && p.client_id === 'user-issuer' && typeof p.jti === 'string' && p.exp - p.iat === ttl
+      && Math.abs(p.iat - now()) <= 2,
+    'user token claims sub/userType User/aud/iss/client_id/jti/exp', JSON.stringify(p));
+    check(await verifiesWithJwks(agent, aliceToken), 'user token verifies with jwks_uri key');
+  }
+  r = await token({ grant_type: USER_TOKEN, username: 'bob', user_type: 'Admin', ttl: '5' }, userIssuer);
+  const bobToken = r.json?.access_token;
+  check(isToken(r, 5) && jwtPayload(bobToken).userType === 'Admin' && jwtPayload(bobToken).sub === 'bob'
+    && jwtPayload(bobToken).exp - jwtPayload(bobToken).iat === 5,
+  'user-token user_type=Admin ttl=5 -> expires_in 5, userType Admin', r.text);
+  r = await token({ grant_type: USER_TOKEN }, userIssuer);
+  check(errorIs(r, 400, 'invalid_request'), 'user-token without username -> 400 invalid_request', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'x', ttl: 'soon' }, userIssuer);
+  check(errorIs(r, 400, 'invalid_request'), 'user-token ttl=soon -> 400 invalid_request', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'x' }, auth('basic-client', 'basic-secret'));
+  check(errorIs(r, 400, 'invalid_request'), 'user-token by basic-client -> 400 invalid_request (grant not allowed)', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'x' }, auth('user-issuer', 'nope'));
+  check(errorIs(r, 401, 'invalid_client'), 'user-token with wrong secret -> 401 invalid_client', r.text);
+
+  // ---- RFC 8693 token exchange ----
+  const exchange = (extra, opts = auth('basic-client', 'basic-secret')) => token({
+    grant_type: TOKEN_EXCHANGE, subject_token_type: TT_ACCESS_TOKEN, ...extra,
+  }, opts);
+
+  r = await exchange({ subject_token: aliceToken, audience: 'urn:tetrapak:orders', scope: 'read bogus api:all' });
+  check(r.status === 200 && r.json?.issued_token_type === TT_ACCESS_TOKEN && r.json?.token_type === 'Bearer'
+    && r.json?.scope === 'read api:all' && Number.isInteger(r.json?.expires_in)
+    && r.json.expires_in > 0 && r.json.expires_in <= ttl,
+  'token exchange (basic-client) -> 200 issued_token_type access_token, scope filtered', r.text);
+  let xt = r.json?.access_token;
+  if (xt) {
+    const p = jwtPayload(xt);
+    const s = jwtPayload(aliceToken);
+    check(p.sub === 'alice' && p.userType === 'User' && p.aud === 'urn:tetrapak:orders' && p.iss === issuer
+      && p.client_id === 'basic-client' && p.act?.sub === 'basic-client' && p.scope === 'read api:all'
+      && typeof p.jti === 'string' && p.jti !== s.jti && p.exp <= s.exp && p.exp - p.iat === r.json.expires_in,
+    'exchanged token claims sub/userType/aud/act/client_id/scope/exp', JSON.stringify(p));
+    check(jwtHeader(xt).typ === 'at+jwt' && await verifiesWithJwks(agent, xt), 'exchanged token verifies with jwks_uri key');
+  }
+
+  r = await token({
+    grant_type: TOKEN_EXCHANGE, subject_token: bobToken, subject_token_type: TT_JWT,
+    client_id: 'post-client', client_secret: 'post-secret',
+  });
+  xt = r.json?.access_token;
+  check(r.status === 200 && r.json?.scope === undefined && r.json?.expires_in <= 5
+    && jwtPayload(xt).aud === 'urn:tetrapak:downstream' && jwtPayload(xt).exp === jwtPayload(bobToken).exp
+    && jwtPayload(xt).userType === 'Admin' && jwtPayload(xt).act?.sub === 'post-client' && jwtPayload(xt).scope === undefined,
+  'exchange (post-client, jwt type, no audience/scope): default audience, exp = subject exp, no scope',
+  `${r.text} ${xt && JSON.stringify(jwtPayload(xt))}`);
+
+  r = await exchange({ subject_token: systemJwt, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', resource: 'urn:tetrapak:x' });
+  xt = r.json?.access_token;
+  check(r.status === 200 && jwtPayload(xt).sub === 'system-client' && jwtPayload(xt).userType === 'System'
+    && jwtPayload(xt).aud === 'urn:tetrapak:x',
+  'exchange of a client-credentials resource JWT keeps sub/userType System; resource as audience', r.text);
+
+  r = await exchange({ subject_token: aliceToken, audience: ['urn:tetrapak:a', 'urn:tetrapak:b'] });
+  check(r.status === 200 && JSON.stringify(jwtPayload(r.json.access_token).aud) === '["urn:tetrapak:a","urn:tetrapak:b"]',
+    'exchange with two audience values -> aud array', r.text);
+
+  r = await exchange({});
+  check(errorIs(r, 400, 'invalid_request'), 'exchange without subject_token -> 400 invalid_request', r.text);
+  r = await exchange({ subject_token: aliceToken, subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' });
+  check(errorIs(r, 400, 'invalid_request'), 'exchange with saml2 subject_token_type -> 400 invalid_request', r.text);
+  r = await token({ grant_type: TOKEN_EXCHANGE, subject_token: aliceToken }, auth('basic-client', 'basic-secret'));
+  check(errorIs(r, 400, 'invalid_request'), 'exchange without subject_token_type -> 400 invalid_request', r.text);
+  r = await exchange({ subject_token: aliceToken, requested_token_type: 'urn:ietf:params:oauth:token-type:saml1' });
+  check(errorIs(r, 400, 'invalid_request'), 'exchange with unsupported requested_token_type -> 400 invalid_request', r.text);
+  r = await exchange({ subject_token: aliceToken, requested_token_type: TT_ACCESS_TOKEN });
+  check(r.status === 200, 'exchange with requested_token_type access_token -> 200', r.text);
+  r = await exchange({ subject_token: aliceToken, audience: 'https://evil.example' });
+  check(errorIs(r, 400, 'invalid_target'), 'exchange with audience https://evil.example -> 400 invalid_target', r.text);
+  r = await exchange({ subject_token: aliceToken, resource: 'urn:other:api' });
+  check(errorIs(r, 400, 'invalid_target'), 'exchange with resource urn:other:api -> 400 invalid_target', r.text);
+  r = await exchange({ subject_token: opaqueToken });
+  check(errorIs(r, 400, 'invalid_grant') && /not a JWT/.test(r.json?.error_description),
+    'exchange of an opaque token -> 400 invalid_grant "not a JWT"', r.text);
+  const forged = signJwt(jwtHeader(aliceToken), { ...jwtPayload(aliceToken), sub: 'mallory' },
+    crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+  r = await exchange({ subject_token: forged });
+  check(errorIs(r, 400, 'invalid_grant') && /not signed by this server/.test(r.json?.error_description),
+    'exchange of a token signed by another key -> 400 invalid_grant "not signed by this server"', r.text);
+  r = await exchange({ subject_token: aliceToken }, auth('system-client', 'system-secret'));
+  check(errorIs(r, 400, 'invalid_request'), 'exchange by system-client -> 400 invalid_request (grant not allowed)', r.text);
+  r = await exchange({ subject_token: aliceToken, actor_token: bobToken, actor_token_type: TT_ACCESS_TOKEN });
+  check(r.status === 200 && jwtPayload(r.json.access_token).act?.sub === 'basic-client',
+    'exchange with a valid actor_token -> 200, act.sub is still the client', r.text);
+  r = await exchange({ subject_token: aliceToken, actor_token: opaqueToken, actor_token_type: TT_ACCESS_TOKEN });
+  check(errorIs(r, 400, 'invalid_grant'), 'exchange with an opaque actor_token -> 400 invalid_grant', r.text);
+
+  // ---- refresh tokens (refresh-client) ----
+  const refreshAuth = auth('refresh-client', 'refresh-secret');
+  r = await token({ ...cc, scope: 'read write' }, refreshAuth);
+  check(isToken(r) && typeof r.json.refresh_token === 'string' && r.json.refresh_token.length >= 32 && r.json.scope === 'read write',
+    'refresh-client client_credentials answer carries a refresh_token', r.text);
+  const rt1 = r.json?.refresh_token;
+  const at1 = r.json?.access_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt1 }, refreshAuth);
+  check(isToken(r) && r.json.access_token !== at1 && typeof r.json.refresh_token === 'string'
+    && r.json.refresh_token !== rt1 && r.json.scope === 'read write',
+  'refresh_token grant -> new access_token, rotated refresh_token, same scope', r.text);
+  const rt2 = r.json?.refresh_token;
+  r = await request(agent, 'POST', '/token/introspection', {
+    headers: { authorization: basic('refresh-client', 'refresh-secret') }, form: { token: r.json?.access_token },
+  });
+  check(r.json?.active === true && r.json?.client_id === 'refresh-client', 'refreshed opaque token introspects as active', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt1 }, refreshAuth);
+  check(errorIs(r, 400, 'invalid_grant') && typeof r.json?.error_description === 'string',
+    'reusing a rotated refresh_token -> 400 invalid_grant', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt2, scope: 'read api:all' }, refreshAuth);
+  check(errorIs(r, 400, 'invalid_scope'), 'refresh with a scope beyond the grant -> 400 invalid_scope', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt2, scope: 'read' }, refreshAuth);
+  check(isToken(r) && r.json.scope === 'read', 'refresh with a narrower scope -> that scope', r.text);
+  let rt3 = r.json?.refresh_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt3 }, refreshAuth);
+  check(isToken(r) && r.json.scope === 'read write', 'next refresh is back to the full granted scope', r.text);
+  rt3 = r.json?.refresh_token;
+  r = await token({ grant_type: 'refresh_token' }, refreshAuth);
+  check(errorIs(r, 400, 'invalid_request'), 'refresh without refresh_token -> 400 invalid_request', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt3 }, auth('refresh-client', 'bad'));
+  check(errorIs(r, 401, 'invalid_client'), 'refresh with wrong client secret -> 401 invalid_client', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt3 }, auth('basic-client', 'basic-secret'));
+  check(errorIs(r, 400, 'invalid_request'), 'refresh by basic-client -> 400 invalid_request (grant not allowed)', r.text);
+
+  r = await token({ ...cc, resource: 'urn:tetrapak:test-api', scope: 'api:all' }, refreshAuth);
+  const jwt1 = r.json?.access_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: r.json?.refresh_token }, refreshAuth);
+  const jwt2 = r.json?.access_token;
+  check(isToken(r) && jwtParts(jwt2).length === 3 && jwtPayload(jwt2).aud === 'urn:tetrapak:test-api'
+    && jwtPayload(jwt2).client_id === 'refresh-client' && jwtPayload(jwt2).scope === 'api:all'
+    && jwtPayload(jwt2).jti !== jwtPayload(jwt1).jti && jwtPayload(jwt2).exp - jwtPayload(jwt2).iat === ttl,
+  'refreshing a resource JWT gives a new resource JWT', `${r.text}`);
+
+  r = await token({ grant_type: USER_TOKEN, username: 'carol', ttl: '7' }, refreshAuth);
+  check(r.status === 200 && typeof r.json?.refresh_token === 'string', 'refresh-client user-token answer carries a refresh_token', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: r.json?.refresh_token }, refreshAuth);
+  check(isToken(r, 7) && jwtPayload(r.json.access_token).sub === 'carol' && typeof r.json.refresh_token === 'string',
+    'refreshing a user token gives a new user token (same sub, same lifetime)', r.text);
+  r = await exchange({ subject_token: aliceToken }, refreshAuth);
+  check(r.status === 200 && jwtPayload(r.json.access_token).act?.sub === 'refresh-client', 'refresh-client may exchange', r.text);
+
+  r = await request(agent, 'POST', '/test/revoke-refresh');
+  check(r.status === 200 && r.json?.revoked >= 2, 'POST /test/revoke-refresh revokes the live refresh tokens', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt3 }, refreshAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'refresh after /test/revoke-refresh -> 400 invalid_grant', r.text);
+
+  // ---- RFC 7523 client authentication ----
+  const es256Key = readKey('client-jwt-es256.key');
+  const rs256Key = readKey('client-jwt-rs256.key');
+  const hsSecret = 'jwt-secret-client-secret-0123456789abcdef';
+  const jwtAuth = (assertion) => ({ client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+  const strangerEc = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const strangerRsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+
+  let assertion = clientAssertion('jwt-es256-client', 'ES256', es256Key);
+  r = await token({ ...cc, ...jwtAuth(assertion) });
+  check(isToken(r), 'private_key_jwt ES256, aud = token endpoint -> token', r.text);
+  r = await token({ ...cc, ...jwtAuth(assertion) });
+  check(errorIs(r, 401, 'invalid_client'), 'replayed client assertion (same jti) -> 401 invalid_client', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key, { aud: issuer })) });
+  check(isToken(r), 'private_key_jwt ES256, aud = issuer -> token', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key, { aud: ['urn:x', `${issuer}/token`] })) });
+  check(isToken(r), 'private_key_jwt ES256, aud = [other, token endpoint] -> token', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key, { aud: 'https://elsewhere.example/token' })) });
+  check(errorIs(r, 401, 'invalid_client'), 'private_key_jwt with a foreign aud -> 401 invalid_client', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', strangerEc)) });
+  check(errorIs(r, 401, 'invalid_client'), 'private_key_jwt ES256 signed by a wrong key -> 401 invalid_client', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'RS256', rs256Key)) });
+  check(errorIs(r, 401, 'invalid_client'), 'jwt-es256-client assertion signed RS256 -> 401 invalid_client', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key, { exp: now() - 120, iat: now() - 180 })) });
+  check(errorIs(r, 401, 'invalid_client'), 'expired client assertion -> 401 invalid_client', r.text);
+  r = await token({ ...cc, client_assertion: clientAssertion('jwt-es256-client', 'ES256', es256Key) });
+  check(errorIs(r, 400, 'invalid_request'), 'client_assertion without client_assertion_type -> 400 invalid_request', r.text);
+  r = await token({ ...cc, client_id: 'jwt-es256-client', ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key)) });
+  check(isToken(r), 'private_key_jwt with an additional matching client_id -> token', r.text);
+
+  r = await token({ ...cc, resource: 'urn:tetrapak:test-api', ...jwtAuth(clientAssertion('jwt-rs256-client', 'RS256', rs256Key)) });
+  check(isToken(r) && jwtPayload(r.json.access_token).client_id === 'jwt-rs256-client', 'private_key_jwt RS256 -> token', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-rs256-client', 'RS256', strangerRsa)) });
+  check(errorIs(r, 401, 'invalid_client'), 'private_key_jwt RS256 signed by a wrong key -> 401 invalid_client', r.text);
+
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-secret-client', 'HS256', hsSecret)) });
+  check(isToken(r), 'client_secret_jwt HS256 -> token', r.text);
+  r = await token({ ...cc, ...jwtAuth(clientAssertion('jwt-secret-client', 'HS256', `${hsSecret}x`)) });
+  check(errorIs(r, 401, 'invalid_client'), 'client_secret_jwt with a wrong secret -> 401 invalid_client', r.text);
+
+  r = await exchange({ subject_token: aliceToken, ...jwtAuth(clientAssertion('jwt-es256-client', 'ES256', es256Key)) }, {});
+  check(r.status === 200 && jwtPayload(r.json.access_token).act?.sub === 'jwt-es256-client',
+    'token exchange with private_key_jwt -> act.sub jwt-es256-client', r.text);
+
+  // ---- RFC 8705 tls_client_auth ----
+  const mtlsForm = { ...cc, client_id: 'mtls-client' };
+  const goodCert = mtlsAgent('client');
+  r = await token(mtlsForm, { via: goodCert });
+  check(isToken(r), 'tls_client_auth with client.pem -> token', r.text);
+  r = await token(mtlsForm, { via: new https.Agent({ ca, keepAlive: false }) });
+  check(errorIs(r, 401, 'invalid_client'), 'tls_client_auth without a certificate -> 401 invalid_client', r.text);
+  r = await token(mtlsForm, { via: mtlsAgent('other-client') });
+  check(errorIs(r, 401, 'invalid_client'), 'tls_client_auth with a certificate from other-ca -> 401 invalid_client', r.text);
+  r = await token(cc, { via: goodCert, headers: { authorization: basic('basic-client', 'basic-secret') } });
+  check(isToken(r), 'secret-based client over a connection with a client certificate still works', r.text);
+  r = await exchange({ subject_token: aliceToken, client_id: 'mtls-client' }, { via: goodCert });
+  check(r.status === 200 && jwtPayload(r.json.access_token).act?.sub === 'mtls-client',
+    'token exchange with tls_client_auth -> act.sub mtls-client', r.text);
+
+  // ---- counters ----
+  r = await request(agent, 'GET', '/test/stats');
+  check(r.json?.token_requests === sent.token && r.json?.exchange_requests === sent.exchange
+    && r.json?.refresh_requests === sent.refresh,
+  `/test/stats token/exchange/refresh counters (${sent.token}, ${sent.exchange}, ${sent.refresh})`, r.text);
+  r = await request(agent, 'POST', '/test/reset');
+  check(zeroStats(r.json), '/test/reset zeroes all five counters', r.text);
 } catch (err) {
   check(false, 'HTTP checks ran without exceptions', err.stack);
 }
 agent.destroy();
-process.exit(failures ? 1 : 0);
+finish();
 EOF
     then :; else failures=$((failures + 1)); fi
     stop_server_with eof
 else
     fail "server started"
+fi
+
+# --- short-lived tokens (--ttl 2) and --slow-discovery ----------------------
+
+slow=700
+if start_server --ttl 2 --slow-discovery "$slow"; then
+    pass "server with --ttl 2 --slow-discovery $slow started"
+    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=2 SELFTEST_SLOW=$slow
+    if node --input-type=module - <<'EOF'
+import * as https from 'node:https';
+
+const {
+  ca, issuer, check, finish, request, basic, jwtParts, jwtPayload, sleep, clientAssertion, readKey,
+  mtlsAgent, TOKEN_EXCHANGE, USER_TOKEN, TT_ACCESS_TOKEN, ASSERTION_TYPE,
+} = await import(process.env.SELFTEST_LIB);
+const slow = Number(process.env.SELFTEST_SLOW);
+
+const agent = new https.Agent({ ca, keepAlive: true });
+try {
+  // discovery answers are delayed; other endpoints are not
+  await request(agent, 'POST', '/test/reset');
+  const t0 = Date.now();
+  const inFlight = Array.from({ length: 5 }, () => request(agent, 'GET', '/.well-known/openid-configuration'));
+  await sleep(100);
+  let r = await request(agent, 'GET', '/test/stats');
+  const tStats = Date.now() - t0;
+  check(r.json?.discovery_requests === 5 && tStats < slow,
+    `5 concurrent discovery requests counted while in flight, /test/stats not delayed (${tStats} ms)`, r.text);
+  const answers = await Promise.all(inFlight);
+  const tAll = Date.now() - t0;
+  check(answers.every((a) => a.status === 200 && a.json?.issuer === issuer) && tAll >= slow,
+    `--slow-discovery ${slow}: discovery answered after ${tAll} ms`);
+
+  const cc = { grant_type: 'client_credentials' };
+  const post = (form, headers = {}, via = agent) => request(via, 'POST', '/token', { headers, form });
+  const auth = (id, secret) => ({ authorization: basic(id, secret) });
+  const twoSeconds = (res) => res.status === 200 && res.json?.expires_in === 2;
+
+  r = await post(cc, auth('basic-client', 'basic-secret'));
+  check(twoSeconds(r), 'ttl 2: client_credentials expires_in 2', r.text);
+  r = await post({ ...cc, resource: 'urn:tetrapak:test-api' }, auth('system-client', 'system-secret'));
+  check(twoSeconds(r) && jwtPayload(r.json.access_token).exp - jwtPayload(r.json.access_token).iat === 2,
+    'ttl 2: resource JWT expires_in 2, exp = iat + 2', r.text);
+  r = await post({ grant_type: USER_TOKEN, username: 'dave' }, auth('user-issuer', 'user-issuer-secret'));
+  check(twoSeconds(r), 'ttl 2: user-token expires_in 2', r.text);
+  const dave = r.json?.access_token;
+  r = await post({ grant_type: TOKEN_EXCHANGE, subject_token: dave, subject_token_type: TT_ACCESS_TOKEN },
+    auth('basic-client', 'basic-secret'));
+  check(r.status === 200 && r.json.expires_in >= 1 && r.json.expires_in <= 2, 'ttl 2: exchange expires_in <= 2', r.text);
+  r = await post(cc, auth('refresh-client', 'refresh-secret'));
+  check(twoSeconds(r) && r.json.refresh_token, 'ttl 2: refresh-client client_credentials expires_in 2', r.text);
+  r = await post({ grant_type: 'refresh_token', refresh_token: r.json?.refresh_token }, auth('refresh-client', 'refresh-secret'));
+  check(twoSeconds(r), 'ttl 2: refreshed token expires_in 2', r.text);
+  const rt = r.json?.refresh_token;
+  r = await post({ ...cc, client_assertion_type: ASSERTION_TYPE,
+    client_assertion: clientAssertion('jwt-es256-client', 'ES256', readKey('client-jwt-es256.key')) });
+  check(twoSeconds(r), 'ttl 2: private_key_jwt client expires_in 2', r.text);
+  r = await post({ ...cc, client_id: 'mtls-client' }, {}, mtlsAgent('client'));
+  check(twoSeconds(r), 'ttl 2: tls_client_auth client expires_in 2', r.text);
+  const opaque = (await post(cc, auth('basic-client', 'basic-secret'))).json?.access_token;
+
+  await sleep(2600);
+  r = await post({ grant_type: TOKEN_EXCHANGE, subject_token: dave, subject_token_type: TT_ACCESS_TOKEN },
+    auth('basic-client', 'basic-secret'));
+  check(r.status === 400 && r.json?.error === 'invalid_grant' && /expired/.test(r.json?.error_description),
+    'exchange of an expired subject_token -> 400 invalid_grant "expired"', r.text);
+  r = await request(agent, 'POST', '/token/introspection', {
+    headers: auth('basic-client', 'basic-secret'), form: { token: opaque },
+  });
+  check(r.status === 200 && r.json?.active === false, 'ttl 2: opaque token inactive after 2.6 s', r.text);
+  r = await post({ grant_type: 'refresh_token', refresh_token: rt }, auth('refresh-client', 'refresh-secret'));
+  check(twoSeconds(r), 'refresh works after the access token expired', r.text);
+  check(jwtParts(dave).length === 3, 'user token is a JWT');
+} catch (err) {
+  check(false, 'ttl/slow-discovery checks ran without exceptions', err.stack);
+}
+agent.destroy();
+finish();
+EOF
+    then :; else failures=$((failures + 1)); fi
+    stop_server_with term
+else
+    fail "server with --ttl 2 --slow-discovery started"
 fi
 
 # --- alternative certificates: the client must reject them ------------------

@@ -90,6 +90,7 @@ try {
       ttl: { type: 'string', default: '300' },
       cert: { type: 'string', default: 'server' },
       'slow-discovery': { type: 'string', default: '0' },
+      'no-token-exchange': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
@@ -166,6 +167,8 @@ const CC = 'client_credentials';
 const REFRESH = 'refresh_token';
 const USER_TOKEN = 'urn:tetrapak:test:user-token';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+// --no-token-exchange: a server that does not know RFC 8693 (unsupported_grant_type tests).
+const TX_GRANTS = args['no-token-exchange'] ? [] : [TOKEN_EXCHANGE];
 const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const TT_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -199,13 +202,13 @@ const clients = [
     client_id: 'basic-client',
     client_secret: 'basic-secret',
     token_endpoint_auth_method: 'client_secret_basic',
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
   {
     client_id: 'post-client',
     client_secret: 'post-secret',
     token_endpoint_auth_method: 'client_secret_post',
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
   // reserved characters: the client must form-urlencode id and secret before
   // base64 in the Basic header (RFC 6749 section 2.3.1)
@@ -226,34 +229,34 @@ const clients = [
     client_id: 'refresh-client',
     client_secret: 'refresh-secret',
     token_endpoint_auth_method: 'client_secret_basic',
-    grant_types: [CC, REFRESH, USER_TOKEN, TOKEN_EXCHANGE],
+    grant_types: [CC, REFRESH, USER_TOKEN, ...TX_GRANTS],
   },
   {
     client_id: 'jwt-es256-client',
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: 'ES256',
     jwks: { keys: [es256ClientJwk] },
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
   {
     client_id: 'jwt-rs256-client',
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: 'RS256',
     jwks: { keys: [rs256ClientJwk] },
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
   {
     client_id: 'jwt-secret-client',
     client_secret: 'jwt-secret-client-secret-0123456789abcdef',
     token_endpoint_auth_method: 'client_secret_jwt',
     token_endpoint_auth_signing_alg: 'HS256',
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
   {
     client_id: 'mtls-client',
     token_endpoint_auth_method: 'tls_client_auth',
     tls_client_auth_subject_dn: MTLS_SUBJECT_DN,
-    grant_types: [CC, TOKEN_EXCHANGE],
+    grant_types: [CC, ...TX_GRANTS],
   },
 ].map((c) => ({ ...clientDefaults, ...c }));
 
@@ -547,7 +550,7 @@ server.listen(port, '127.0.0.1', async () => {
   const SUBJECT_TOKEN_TYPES = new Set([TT_ID_TOKEN, TT_ACCESS_TOKEN, TT_JWT]);
   const REQUESTED_TOKEN_TYPES = new Set([TT_ACCESS_TOKEN, TT_JWT]);
 
-  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  if (!args['no-token-exchange']) provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
     const { params, client } = ctx.oidc;
 
     if (typeof params.subject_token !== 'string' || !params.subject_token) {
@@ -573,7 +576,7 @@ server.listen(port, '127.0.0.1', async () => {
     const targets = [...asList(params.audience), ...asList(params.resource)];
     for (const target of targets) {
       if (typeof target !== 'string' || !target.startsWith(EXCHANGE_AUDIENCE_PREFIX)) {
-        throw new errors.InvalidTarget(`audience/resource must start with ${EXCHANGE_AUDIENCE_PREFIX}: ${target}`);
+        throw new errors.InvalidTarget(`audience/resource must start with "${EXCHANGE_AUDIENCE_PREFIX}" (got ${target})`);
       }
     }
     const uniqueTargets = [...new Set(targets)];
