@@ -11,6 +11,8 @@
 #include <tetrapak/http_client_options.hpp>
 #include <tetrapak/outcome.hpp>
 #include <tetrapak/protocol.hpp>
+#include <tetrapak/settings.hpp>
+#include <tetrapak/signing_key.hpp>
 #include <tetrapak/trace.hpp>
 
 #endif

@@ -51,6 +51,7 @@ struct service_impl {
     ssl::context* tls = nullptr;
     std::shared_ptr<const auth_config> config;
     trace_hook trace;
+    grant_resolver resolver;
 };
 
 namespace {
@@ -73,6 +74,17 @@ std::unique_ptr<ssl::context> make_tls_context(const tls_settings& s)
     }
     if (!ec && s.ca_file.empty() && s.ca_path.empty())
         ctx->set_default_verify_paths(ec);
+    if (!ec && !s.client_certificate_file.empty()) { // RFC 8705 mutual TLS
+        ctx->use_certificate_chain_file(s.client_certificate_file, ec);
+        if (!ec)
+            ctx->use_private_key_file(s.client_key_file.empty() ? s.client_certificate_file : s.client_key_file,
+                                      ssl::context::pem, ec);
+        if (ec) {
+            detail::diagnostics_access::client_message(diag) =
+                "tls.client_certificate_file / tls.client_key_file could not be loaded or do not match";
+            throw error_with_diagnostics(error::key_load_failed, std::move(diag));
+        }
+    }
     if (ec)
         throw error_with_diagnostics(ec, std::move(diag));
     return ctx;
@@ -489,26 +501,22 @@ const auth_config& authorization_service::config() const noexcept { return *impl
 
 void authorization_service::set_trace(trace_hook hook) { impl_->trace = std::move(hook); }
 
+void authorization_service::set_grant_resolver(grant_resolver resolver) { impl_->resolver = std::move(resolver); }
+
 void authorization_service::initiate(http_client_options options, diagnostics* diag, handler_type handler)
 {
     auto cfg = options.auth_config ? std::move(options.auth_config) : impl_->config;
     auto w = std::make_shared<detail::waiter>(std::move(handler), diag);
 
-    grant_inputs in;
-    in.subject = &options.actor_token;
-    switch (cfg->grant) {
-    case grant_type::client_credentials:
-    case grant_type::inherited:
-        in.grant = grant_type::client_credentials;
-        break;
-    case grant_type::automatic:
-        in.grant = options.actor_token.empty() ? grant_type::client_credentials : grant_type::token_exchange;
-        break;
-    default:
-        in.grant = cfg->grant;
-        break;
-    }
     diagnostics d;
+    auto grant = impl_->resolver ? impl_->resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);
+    if (!grant) {
+        detail::complete_waiter(std::move(w), impl_->ex, grant.error(), std::move(d), {});
+        return;
+    }
+    grant_inputs in;
+    in.grant = *grant;
+    in.subject = &options.actor_token;
     auto req = build_token_request(*cfg, in, d);
     if (!req) {
         detail::complete_waiter(std::move(w), impl_->ex, req.error(), std::move(d), {});

@@ -24,6 +24,9 @@ std::string_view to_string(client_auth_method m) noexcept
     switch (m) {
     case client_auth_method::client_secret_basic: return "client_secret_basic";
     case client_auth_method::client_secret_post: return "client_secret_post";
+    case client_auth_method::client_secret_jwt: return "client_secret_jwt";
+    case client_auth_method::private_key_jwt: return "private_key_jwt";
+    case client_auth_method::tls_client_auth: return "tls_client_auth";
     }
     return "unknown";
 }

@@ -40,6 +40,34 @@ const char* client_message(error e) noexcept
         return "the configured grant type cannot be performed by this version: check auth_config.grant";
     case error::no_subject_token:
         return "token exchange needs the caller's token: set http_client_options.actor_token";
+    case error::system_identity_refused:
+        return "token exchange refused before sending: the caller's token is a system identity "
+               "(userType system); use client credentials for system callers (grant automatic does)";
+    case error::no_authorization:
+        return "the configured grant is None: no token is needed, send the request without authorization";
+    case error::config_parse_error:
+        return "the configuration could not be read or is not valid JSON (see diagnostics for where)";
+    case error::config_invalid_value:
+        return "a configuration key has the wrong type or an unusable value (see diagnostics for the key)";
+    case error::config_unknown_grant:
+        return "unknown GrantType: use None, TokenExchange, ClientCredentials, Automatic or Inherited";
+    case error::config_unknown_environment:
+        return "unknown Environment: use Production, Migration, Test, Staging, Development or Sandbox";
+    case error::config_unknown_service:
+        return "the requested service or endpoint is not in the configuration (TetraPak:Services)";
+    case error::config_bad_url:
+        return "a configured URL is not an absolute https URL (see diagnostics for the key)";
+    case error::discovery_failed:
+        return "the discovery document could not be fetched or is not valid authorization server metadata: "
+               "check DiscoveryDocumentUrl";
+    case error::discovery_issuer_mismatch:
+        return "the discovery document names another issuer than the URL it came from (RFC 8414 section 3.3): "
+               "check DiscoveryDocumentUrl";
+    case error::discovery_no_token_endpoint:
+        return "the discovery document has no usable https token_endpoint: set TokenIssuerUrl";
+    case error::key_load_failed:
+        return "a configured key or certificate could not be loaded: check the file path, format (PEM) and "
+               "that key and certificate match";
     case error::connect_timeout:
         return "resolving or connecting to the token endpoint timed out: check the host, the "
                "network path and timeouts.connect";

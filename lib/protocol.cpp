@@ -1,6 +1,7 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include <tetrapak/error.hpp>
 #include <tetrapak/protocol.hpp>
+#include <tetrapak/signing_key.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -265,6 +266,7 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
         {"auth_config.subject_token_type", cfg.subject_token_type},
         {"auth_config.requested_token_type", cfg.requested_token_type},
         {"http_client_options.actor_token", in.subject ? in.subject->value() : std::string_view()},
+        {"refresh_token", in.refresh_token},
     };
     for (auto& v : values)
         if (has_forbidden_char(v.value))
@@ -281,8 +283,13 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
         return fail<token_request>(diag, error::no_subject_token, "http_client_options.actor_token");
     if (cfg.client_id.empty())
         return fail<token_request>(diag, error::missing_client_id, "auth_config.client_id");
-    if (cfg.client_secret.empty())
+    const bool needs_secret = cfg.auth_method == client_auth_method::client_secret_basic ||
+                              cfg.auth_method == client_auth_method::client_secret_post ||
+                              cfg.auth_method == client_auth_method::client_secret_jwt;
+    if (needs_secret && cfg.client_secret.empty())
         return fail<token_request>(diag, error::missing_client_secret, "auth_config.client_secret");
+    if (cfg.auth_method == client_auth_method::private_key_jwt && !cfg.client_key)
+        return fail<token_request>(diag, error::key_load_failed, "auth_config.client_key is not set");
 
     auto ep = parse_endpoint(cfg.token_endpoint, cfg.allow_insecure_http_on_loopback, diag);
     if (!ep)
@@ -290,7 +297,10 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
 
     token_request req;
     req.endpoint = std::move(*ep);
-    if (in.grant == grant_type::client_credentials) {
+    if (!in.refresh_token.empty()) { // RFC 6749 §6
+        append_param(req.body, "grant_type", "refresh_token");
+        append_param(req.body, "refresh_token", in.refresh_token);
+    } else if (in.grant == grant_type::client_credentials) {
         append_param(req.body, "grant_type", "client_credentials");
     } else { // RFC 8693 §2.1
         append_param(req.body, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
@@ -325,10 +335,54 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
         append_param(req.body, "client_id", cfg.client_id);
         append_param(req.body, "client_secret", cfg.client_secret.reveal());
         break;
+    case client_auth_method::client_secret_jwt:
+    case client_auth_method::private_key_jwt: { // RFC 7523 §2.2
+        assertion_claims claims{cfg.client_id, cfg.token_endpoint, in.now, cfg.client_assertion_lifetime};
+        auto assertion = cfg.auth_method == client_auth_method::private_key_jwt
+                             ? make_client_assertion(*cfg.client_key, claims)
+                             : make_client_assertion(cfg.client_secret.reveal(), claims);
+        if (!assertion)
+            return fail<token_request>(diag, assertion.error(), "client assertion signing failed");
+        append_param(req.body, "client_id", cfg.client_id);
+        append_param(req.body, "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        append_param(req.body, "client_assertion", *assertion);
+        break;
+    }
+    case client_auth_method::tls_client_auth: // RFC 8705 §2: the certificate authenticates
+        append_param(req.body, "client_id", cfg.client_id);
+        break;
     default:
         return fail<token_request>(diag, error::unsupported_auth_method, "auth_config.auth_method");
     }
     return req;
+}
+
+bool is_system_identity(const actor_token& t) noexcept
+{
+    auto user_type = t.string_claim("userType");
+    return user_type && iequals(*user_type, "system");
+}
+
+boost::system::result<grant_type> resolve_grant(grant_type configured, const actor_token& subject, diagnostics& diag)
+{
+    switch (configured) {
+    case grant_type::none:
+        return fail<grant_type>(diag, error::no_authorization, "auth_config.grant is none");
+    case grant_type::inherited:
+    case grant_type::client_credentials:
+        return grant_type::client_credentials;
+    case grant_type::token_exchange:
+        if (subject.empty())
+            return fail<grant_type>(diag, error::no_subject_token, "http_client_options.actor_token");
+        if (is_system_identity(subject))
+            return fail<grant_type>(diag, error::system_identity_refused, "http_client_options.actor_token");
+        return grant_type::token_exchange;
+    case grant_type::automatic:
+        if (subject.empty() || is_system_identity(subject))
+            return grant_type::client_credentials;
+        return grant_type::token_exchange;
+    }
+    return fail<grant_type>(diag, error::unsupported_grant, "auth_config.grant");
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now)

@@ -13,6 +13,9 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <boost/system/result.hpp>
+
+#include <functional>
 #include <memory>
 
 namespace boost::asio::ssl { class context; }
@@ -20,6 +23,12 @@ namespace boost::asio::ssl { class context; }
 namespace tetrapak {
 
 namespace detail { struct service_impl; }
+
+/// Chooses the grant for one call (replaceable; the default is
+/// tetrapak::resolve_grant, the SDK's choice). Return error::no_authorization
+/// for "no token needed", or any error to refuse before a request is made.
+using grant_resolver = std::function<boost::system::result<grant_type>(const auth_config&, const http_client_options&,
+                                                                       diagnostics&)>;
 
 /// Obtains tokens for outgoing calls (the SDK's `IAuthorizationService`).
 ///
@@ -55,12 +64,17 @@ public:
     /// the CLI's --verbose). Call before the first request.
     void set_trace(trace_hook hook);
 
+    /// Replaces the grant choice (call before the first request).
+    void set_grant_resolver(grant_resolver resolver);
+
     /// Obtains a token for `options` (the SDK's `AuthorizeAsync`).
     ///
-    /// Performs the configured grant (this version: client credentials,
-    /// RFC 6749 §4.4) against the token endpoint over HTTPS: resolve, connect,
-    /// TLS handshake (SNI, certificate and host-name verification), POST the
-    /// form, read and parse the answer.
+    /// Chooses the grant (the SDK's rules, see resolve_grant: client
+    /// credentials, RFC 6749 §4.4, or token exchange, RFC 8693, of
+    /// `options.actor_token`), then performs it against the token endpoint
+    /// over HTTPS: resolve, connect, TLS handshake (SNI, certificate and
+    /// host-name verification), POST the form, read and parse the answer.
+    /// A grant of `none` completes with error::no_authorization.
     ///
     /// @par Handler signature
     /// `void(boost::system::error_code, tetrapak::actor_token)`. On failure

@@ -6,12 +6,15 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace tetrapak {
+
+class signing_key;
 
 /// How a token is obtained (the SDK's `GrantType`).
 enum class grant_type {
@@ -26,6 +29,9 @@ enum class grant_type {
 enum class client_auth_method {
     client_secret_basic, ///< HTTP Basic with form-encoded id and secret (RFC 6749 §2.3.1)
     client_secret_post,  ///< client_id and client_secret in the form body
+    client_secret_jwt,   ///< RFC 7523 assertion signed with HS256 and the client secret
+    private_key_jwt,     ///< RFC 7523 assertion signed with auth_config::client_key (ES256 / RS256)
+    tls_client_auth,     ///< RFC 8705 mutual TLS: tls.client_certificate_file / tls.client_key_file
 };
 
 std::string_view to_string(grant_type g) noexcept;
@@ -61,6 +67,9 @@ struct timeouts {
 
 /// TLS settings used when the service builds its own `ssl::context`.
 struct tls_settings {
+    /// PEM client certificate (chain) and key for mutual TLS (RFC 8705).
+    std::string client_certificate_file;
+    std::string client_key_file;
     /// PEM file of trusted CAs. Empty: the system's default verify paths.
     std::string ca_file;
     /// Directory of hashed CA certificates (c_rehash layout). Optional.
@@ -77,9 +86,16 @@ struct auth_config {
     tetrapak::secret client_secret;
     /// Scopes to request; sent space-joined, omitted when empty.
     std::vector<std::string> scope;
-    /// Absolute https URL of the token endpoint.
+    /// Absolute https URL of the token endpoint. Empty: taken from the
+    /// discovery document at `discovery_document_url`.
     std::string token_endpoint;
+    /// OIDC / RFC 8414 metadata URL, used when `token_endpoint` is empty.
+    std::string discovery_document_url;
     client_auth_method auth_method = client_auth_method::client_secret_basic;
+    /// The private key for private_key_jwt (load it once with signing_key::load_pem_file).
+    std::shared_ptr<const signing_key> client_key;
+    /// Lifetime of a client assertion (RFC 7523 `exp` - `iat`).
+    std::chrono::seconds client_assertion_lifetime{60};
     /// RFC 8707 resource indicator to send, when non-empty.
     std::string resource;
     /// Audience to request (RFC 8693 `audience`), when non-empty.

@@ -25,6 +25,21 @@ enum class error {
     unsupported_auth_method,    ///< the client authentication method is not available
     unsupported_grant,          ///< the requested grant cannot be performed by this operation
     no_subject_token,           ///< token exchange needs an incoming actor token and there is none
+    system_identity_refused,    ///< token exchange refused: the subject is a system identity (JWT userType "system")
+    no_authorization,           ///< the grant is `none`: send the request without a token (not a failure to fetch)
+    // configuration loading (diagnostics::client_message() names the key, e.g. "TetraPak:Services:Orders:GrantType")
+    config_parse_error,         ///< the configuration file is missing or not valid JSON
+    config_invalid_value,       ///< a key has the wrong JSON type or an unusable value
+    config_unknown_grant,       ///< GrantType is not one of None, TokenExchange, ClientCredentials, Automatic, Inherited
+    config_unknown_environment, ///< Environment is not Production, Migration, Test, Staging, Development or Sandbox
+    config_unknown_service,     ///< the requested service or endpoint is not configured
+    config_bad_url,             ///< a URL setting is not an absolute https URL
+    // discovery
+    discovery_failed,           ///< the discovery document could not be fetched or is not valid JSON metadata
+    discovery_issuer_mismatch,  ///< the discovery document's issuer differs from the URL it was fetched from
+    discovery_no_token_endpoint,///< the discovery document has no usable token_endpoint
+    // client authentication material
+    key_load_failed,            ///< a private key, certificate or key file could not be read or used
     // transport
     connect_timeout,            ///< resolving or connecting took longer than timeouts::connect
     handshake_timeout,          ///< the TLS handshake took longer than timeouts::handshake

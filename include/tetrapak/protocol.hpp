@@ -56,10 +56,30 @@ struct grant_inputs {
     grant_type grant = grant_type::client_credentials; ///< the resolved grant
     /// The subject of a token exchange (the incoming caller's token).
     const actor_token* subject = nullptr;
+    /// When non-empty: renew with grant_type=refresh_token (RFC 6749 §6) instead.
+    std::string_view refresh_token{};
+    /// The time put into client assertions (iat/exp).
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
 };
 
-/// Builds the token request for `in.grant` with `cfg`'s client authentication.
-/// Checks every value (CR/LF/NUL, scope syntax, required fields) first.
+/// True when `t` is a JWT whose `userType` claim is "system" (case-insensitive):
+/// the SDK's system identity.
+bool is_system_identity(const actor_token& t) noexcept;
+
+/// The SDK's grant choice for a configured grant and the caller's token:
+/// - client_credentials (and inherited, which means "not set") -> client credentials;
+/// - token_exchange -> token exchange; no subject: error::no_subject_token; a
+///   system identity subject: error::system_identity_refused (before any request);
+/// - automatic -> client credentials when there is no subject or it is a
+///   system identity, token exchange otherwise;
+/// - none -> error::no_authorization.
+boost::system::result<grant_type> resolve_grant(grant_type configured, const actor_token& subject,
+                                                diagnostics& diag);
+
+/// Builds the token request for `in.grant` with `cfg`'s client authentication
+/// (a fresh client assertion on every call for client_secret_jwt and
+/// private_key_jwt). Checks every value (CR/LF/NUL, scope syntax, required
+/// fields) first. `cfg.token_endpoint` must be set (after discovery).
 boost::system::result<token_request> build_token_request(const auth_config& cfg, const grant_inputs& in,
                                                          diagnostics& diag);
 

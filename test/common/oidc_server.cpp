@@ -1,6 +1,19 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include "oidc_server.hpp"
 
+#include <tetrapak/protocol.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -72,8 +85,11 @@ oidc_server::oidc_server(server_options opts)
     std::string script = server_dir() + "/server.mjs";
     std::string ttl = std::to_string(opts.ttl);
     const std::string& certs = cert_dir();
-    std::vector<const char*> argv{"node",         script.c_str(), "--certs",         certs.c_str(), "--port", "0",
-                                  "--ttl",        ttl.c_str(),    "--cert",          opts.cert.c_str(), nullptr};
+    std::vector<const char*> argv{"node",  script.c_str(), "--certs", certs.c_str(),     "--port", "0",
+                                  "--ttl", ttl.c_str(),    "--cert",  opts.cert.c_str()};
+    for (auto& a : opts.extra_args)
+        argv.push_back(a.c_str());
+    argv.push_back(nullptr);
     pid_t pid = -1;
     int rc = posix_spawnp(&pid, "node", &fa, nullptr, const_cast<char* const*>(argv.data()), environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -126,6 +142,55 @@ oidc_server::~oidc_server()
 std::string oidc_server::issuer() const { return "https://127.0.0.1:" + std::to_string(port_); }
 
 std::string oidc_server::token_endpoint() const { return issuer() + "/token"; }
+
+oidc_server::response oidc_server::request(std::string_view method, std::string_view target,
+                                           std::string_view form_body, std::string_view basic_user,
+                                           std::string_view basic_password) const
+{
+    namespace asio = boost::asio;
+    namespace http = boost::beast::http;
+    asio::io_context ctx;
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    tls.load_verify_file(ca_file());
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    asio::ssl::stream<asio::ip::tcp::socket> stream(ctx, tls);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port_});
+    stream.handshake(asio::ssl::stream_base::client);
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
+    if (!form_body.empty() || method == "POST") {
+        req.set(http::field::content_type, "application/x-www-form-urlencoded");
+        req.body() = std::string(form_body);
+    }
+    if (!basic_user.empty())
+        req.set(http::field::authorization, basic_authorization(basic_user, basic_password));
+    req.prepare_payload();
+    http::write(stream, req);
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    boost::system::error_code ignored;
+    stream.next_layer().close(ignored);
+    return {res.result_int(), res.body()};
+}
+
+long oidc_server::stat(std::string_view name) const
+{
+    auto r = request("GET", "/test/stats");
+    return static_cast<long>(boost::json::parse(r.body).as_object().at(name).to_number<long>());
+}
+
+void oidc_server::reset_stats() const { request("POST", "/test/reset"); }
+
+std::string oidc_server::user_token(std::string_view username, std::string_view user_type, int ttl) const
+{
+    std::string body = "grant_type=" + form_encode("urn:tetrapak:test:user-token") + "&username=" +
+                       form_encode(username) + "&user_type=" + form_encode(user_type) + "&ttl=" + std::to_string(ttl);
+    auto r = request("POST", "/token", body, "user-issuer", "user-issuer-secret");
+    if (r.status != 200)
+        throw std::runtime_error("user-token grant failed: " + r.body);
+    return std::string(boost::json::parse(r.body).as_object().at("access_token").as_string());
+}
 
 oidc_server& default_server()
 {

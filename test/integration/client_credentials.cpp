@@ -115,9 +115,10 @@ BOOST_AUTO_TEST_CASE(wrong_secret_is_invalid_client_with_diagnostics)
 
 BOOST_AUTO_TEST_CASE(unknown_grant_is_unsupported_grant_type)
 {
-    // The test server has no token-exchange grant registered (yet), so an
-    // RFC 8693 request is a grant the server does not know.
-    auto cfg = test::basic_client(default_server());
+    // A server started without the token-exchange grant: an RFC 8693
+    // request is a grant it does not know.
+    test::oidc_server server({.extra_args = {"--no-token-exchange"}});
+    auto cfg = test::basic_client(server);
     cfg.grant = grant_type::token_exchange;
     http_client_options o;
     o.actor_token = actor_token("some-subject-token");

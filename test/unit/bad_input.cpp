@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(unsupported_grants_are_refused_before_sending)
 {
     auto c = good();
     c.grant = grant_type::none;
-    BOOST_TEST(run(c).ec == error::unsupported_grant);
+    BOOST_TEST(run(c).ec == error::no_authorization);
     c.grant = grant_type::token_exchange;
     BOOST_TEST(run(c).ec == error::no_subject_token);
 }

@@ -68,9 +68,9 @@ BOOST_AUTO_TEST_CASE(error_categories_and_messages)
     BOOST_TEST(oc.category().name() == std::string("tetrapak.oauth"));
     BOOST_TEST(oc.message().find("check client_id") != std::string::npos);
     BOOST_TEST(ec != oc);
-    for (int i = 1; i <= static_cast<int>(error::unsupported_token_type); ++i) {
+    for (int i = 1; i <= static_cast<int>(error::unsupported_token_type); ++i) { // every code has its own message
         boost::system::error_code e(i, client_category());
-        BOOST_TEST(e.message().find("unknown") == std::string::npos, i);
+        BOOST_TEST(e.message() != "unknown tetrapak client error", i);
     }
     BOOST_TEST(oauth_errc_from_string("invalid_grant") == oauth_errc::invalid_grant);
     BOOST_TEST(oauth_errc_from_string("nope") == oauth_errc::other);

@@ -1,0 +1,129 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_SETTINGS_HPP
+#define TETRAPAK_SETTINGS_HPP
+
+/// \file The SDK's `TetraPak` configuration section: environments, the
+/// endpoint -> service -> services -> root inheritance, loading from JSON
+/// (appsettings style) and from environment variables, and a secrets provider.
+/// Pure code: no I/O except reading the file in load_settings_file.
+
+#include <tetrapak/config.hpp>
+#include <tetrapak/diagnostics.hpp>
+
+#include <boost/json/value.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tetrapak {
+
+/// The SDK's runtime environments.
+enum class runtime_environment { production, migration, development, sandbox };
+
+std::string_view to_string(runtime_environment e) noexcept;
+/// Case-insensitive: Production, Migration (also Test, Staging), Development, Sandbox.
+std::optional<runtime_environment> parse_environment(std::string_view s) noexcept;
+/// Production https://api.tetrapak.com, Migration https://api-mig.tetrapak.com,
+/// Development https://api-dev.tetrapak.com, Sandbox https://api-sb.tetrapak.com.
+std::string_view default_authority(runtime_environment e) noexcept;
+/// Case-insensitive: None, TokenExchange, ClientCredentials, Automatic, Inherited
+/// (also the snake_case names of grant_type).
+std::optional<grant_type> parse_grant_type(std::string_view s) noexcept;
+
+/// What may be set at each level. Unset (nullopt) inherits from the level above;
+/// `grant == grant_type::inherited` also inherits.
+struct auth_settings {
+    std::optional<grant_type> grant;
+    std::optional<std::string> client_id;
+    std::optional<secret> client_secret;
+    std::optional<std::vector<std::string>> scope;
+    std::optional<client_auth_method> auth_method;
+    std::optional<std::string> audience;
+    std::optional<std::string> resource;
+};
+
+struct endpoint_settings {
+    std::string path; ///< relative to the service's base address, or absolute
+    auth_settings auth;
+};
+
+struct service_settings {
+    std::string base_address;
+    auth_settings auth;
+    std::map<std::string, endpoint_settings, std::less<>> endpoints;
+};
+
+/// Id and secret supplied by the application (a vault, a key store...).
+struct client_credentials {
+    std::string client_id;
+    secret client_secret;
+};
+
+/// Asked for a service's credentials ("" for the root level). Returning
+/// nullopt falls back to the configuration file.
+using secrets_provider = std::function<std::optional<client_credentials>(std::string_view service)>;
+
+/// The `TetraPak` section.
+struct tetrapak_settings {
+    std::optional<runtime_environment> environment; ///< "Environment"
+    std::string discovery_document_url;             ///< "DiscoveryDocumentUrl" (override)
+    std::string token_issuer_url;                   ///< "TokenIssuerUrl" (token endpoint override)
+    std::string authorization_header = "Authorization"; ///< "AuthorizationHeader"
+    bool is_caching_allowed = true;                 ///< "IsCachingAllowed"
+    std::chrono::seconds default_caching_lifetime{240}; ///< "DefaultCachingLifetime" (seconds or "hh:mm:ss")
+    std::string request_message_id_header = "api-flow-id"; ///< "RequestMessageIdHeader"
+    auth_settings root;                             ///< ClientId, ClientSecret, Scope, GrantType, ... at the top
+    auth_settings services;                         ///< the same keys directly under "Services"
+    std::map<std::string, service_settings, std::less<>> service; ///< "Services:<name>"
+    tetrapak::secrets_provider secrets_provider;    ///< optional, not loaded from JSON
+
+    /// The environment in force: `environment`, else ASPNETCORE_ENVIRONMENT,
+    /// else DOTNET_ENVIRONMENT (through `getenv`), else Production.
+    boost::system::result<runtime_environment>
+    effective_environment(const std::function<const char*(const char*)>& getenv, diagnostics& diag) const;
+
+    /// The flat auth_config for a call to `service`/`endpoint` ("" for none):
+    /// each auth setting from the nearest level that sets it (endpoint ->
+    /// service -> services -> root); the secrets provider, when it answers,
+    /// supplies id and secret; token endpoint = TokenIssuerUrl if set, else
+    /// empty with discovery_document_url = DiscoveryDocumentUrl if set, else
+    /// default_authority(environment) + "/.well-known/openid-configuration".
+    /// Errors: config_unknown_service, config_unknown_environment, and
+    /// missing_client_id / missing_client_secret (the diagnostics name the keys
+    /// that were looked at) when the resolved grant needs credentials.
+    boost::system::result<auth_config> resolve(std::string_view service, std::string_view endpoint,
+                                               const std::function<const char*(const char*)>& getenv,
+                                               diagnostics& diag) const;
+};
+
+/// Reads the `TetraPak` section of an appsettings-style document
+/// (`{"TetraPak": {...}}`; a document without it is an error naming "TetraPak").
+/// Keys are case-insensitive as in .NET configuration. Under "Services", a key
+/// whose value is an object is a service; inside a service, "BaseAddress" and the
+/// auth keys are settings, "Endpoints" is an object of endpoints, and any other
+/// key with a string value is an endpoint path (the SDK's shorthand); an
+/// endpoint object has "Path" plus auth keys. "Scope" is a space-separated
+/// string or an array of strings. "AuthMethod" (client_secret_basic, ...) is
+/// accepted at every level. Unknown keys elsewhere are ignored.
+/// Errors name the key path, e.g. "TetraPak:Services:Orders:GrantType".
+boost::system::result<tetrapak_settings> load_settings(const boost::json::value& document, diagnostics& diag);
+
+/// Reads and parses a JSON file, then load_settings.
+boost::system::result<tetrapak_settings> load_settings_file(const std::string& path, diagnostics& diag);
+
+/// Applies environment variables in the .NET convention over `s`:
+/// `TetraPak__ClientId`, `TetraPak__Services__Orders__GrantType`, ... (double
+/// underscore separates levels, names case-insensitive). `environ_entries`
+/// is a list of "NAME=value" strings (pass `environ`).
+boost::system::result<void> apply_environment_variables(tetrapak_settings& s, const char* const* environ_entries,
+                                                        diagnostics& diag);
+
+} // namespace tetrapak
+
+#endif

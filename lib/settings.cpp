@@ -1,0 +1,848 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include <tetrapak/error.hpp>
+#include <tetrapak/protocol.hpp>
+#include <tetrapak/settings.hpp>
+
+#include <boost/json/parse_options.hpp>
+#include <boost/json/stream_parser.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+
+namespace tetrapak {
+namespace {
+
+using boost::system::error_code;
+using access = detail::diagnostics_access;
+
+constexpr std::int64_t max_lifetime_seconds = 10LL * 365 * 24 * 3600; // ten years
+
+char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+bool iequals(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+std::string_view trim(std::string_view s) noexcept
+{
+    while (!s.empty() && is_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
+/// Lower case without '_', '-' and spaces: "Client_Credentials" == "clientcredentials".
+std::string fold_name(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    for (char c : trim(s))
+        if (c != '_' && c != '-' && c != ' ')
+            out += lower(c);
+    return out;
+}
+
+bool has_control_char(std::string_view s) noexcept
+{
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+// RFC 9110 §5.6.2 token (header field names).
+bool is_token(std::string_view s) noexcept
+{
+    if (s.empty())
+        return false;
+    constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  extra.find(c) != std::string_view::npos;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+bool valid_scope_token(std::string_view s) noexcept
+{
+    if (s.empty())
+        return false;
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+bool all_digits(std::string_view s) noexcept
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::int64_t> to_int(std::string_view s) noexcept
+{
+    if (!all_digits(s))
+        return std::nullopt;
+    std::int64_t n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc{} || p != s.data() + s.size())
+        return std::nullopt;
+    return n;
+}
+
+/// "[d.]hh:mm[:ss[.fffffff]]" or "d:hh:mm:ss[.fffffff]" (.NET TimeSpan), whole seconds.
+std::optional<std::int64_t> parse_timespan(std::string_view s) noexcept
+{
+    std::vector<std::string_view> parts;
+    for (;;) {
+        auto colon = s.find(':');
+        parts.push_back(s.substr(0, colon));
+        if (colon == std::string_view::npos)
+            break;
+        s.remove_prefix(colon + 1);
+    }
+    if (parts.size() < 2 || parts.size() > 4)
+        return std::nullopt;
+    std::int64_t days = 0;
+    std::string_view hours = parts[0];
+    std::size_t next = 1;
+    if (parts.size() == 4) {
+        auto d = parts[0].size() <= 8 ? to_int(parts[0]) : std::nullopt;
+        if (!d)
+            return std::nullopt;
+        days = *d;
+        hours = parts[1];
+        next = 2;
+    } else if (auto dot = hours.find('.'); dot != std::string_view::npos) {
+        auto d = dot <= 8 ? to_int(hours.substr(0, dot)) : std::nullopt;
+        if (!d)
+            return std::nullopt;
+        days = *d;
+        hours.remove_prefix(dot + 1);
+    }
+    std::string_view minutes = parts[next];
+    std::string_view seconds = next + 1 < parts.size() ? parts[next + 1] : std::string_view("0");
+    if (auto dot = seconds.find('.'); dot != std::string_view::npos) {
+        auto fraction = seconds.substr(dot + 1);
+        if (fraction.size() > 7 || !all_digits(fraction))
+            return std::nullopt;
+        seconds = seconds.substr(0, dot);
+    }
+    auto two = [](std::string_view v, std::int64_t max) -> std::optional<std::int64_t> {
+        if (v.size() > 2)
+            return std::nullopt;
+        auto n = to_int(v);
+        if (!n || *n > max)
+            return std::nullopt;
+        return n;
+    };
+    auto h = two(hours, 23), m = two(minutes, 59), sec = two(seconds, 59);
+    if (!h || !m || !sec)
+        return std::nullopt;
+    return ((days * 24 + *h) * 60 + *m) * 60 + *sec;
+}
+
+template <class Map>
+auto find_ci(Map& m, std::string_view name)
+{
+    return std::find_if(m.begin(), m.end(), [&](auto& kv) { return iequals(kv.first, name); });
+}
+
+template <class Map>
+auto& get_or_add_ci(Map& m, std::string_view name)
+{
+    auto it = find_ci(m, name);
+    if (it == m.end())
+        it = m.emplace(std::string(name), typename Map::mapped_type{}).first;
+    return *it;
+}
+
+/// Reads JSON values into settings. Every error names the key path
+/// (canonical spelling for known keys, service and endpoint names as
+/// configured) and never a value.
+class reader {
+public:
+    reader(diagnostics& diag, std::string_view env_variable = {}) : diag_(diag), env_variable_(env_variable) {}
+
+    error_code section(tetrapak_settings& s, const boost::json::value& v)
+    {
+        const std::string path = "TetraPak";
+        if (!v.is_object())
+            return fail(error::config_invalid_value, path);
+        for (auto& [k, val] : v.get_object()) {
+            error_code ec;
+            if (!auth_key(s.root, k, val, path, ec) && !root_key(s, k, val, path, ec) && iequals(k, "Services"))
+                ec = services(s, val, path + ":Services");
+            if (ec)
+                return ec;
+        }
+        return {};
+    }
+
+    error_code fail(error e, std::string_view path)
+    {
+        std::string& m = access::client_message(diag_);
+        m.assign(path);
+        if (!env_variable_.empty()) {
+            m += " (environment variable ";
+            m += env_variable_;
+            m += ')';
+        }
+        return e;
+    }
+
+private:
+    // A string setting: nullopt for null or "" (not set); fails on any other type.
+    std::optional<std::string_view> string_of(const boost::json::value& v, const std::string& path, error_code& ec)
+    {
+        if (v.is_null())
+            return std::nullopt;
+        if (!v.is_string()) {
+            ec = fail(error::config_invalid_value, path);
+            return std::nullopt;
+        }
+        std::string_view s = v.get_string();
+        if (s.empty())
+            return std::nullopt;
+        return s;
+    }
+
+    bool url_key(std::string& out, const boost::json::value& v, const std::string& path, error_code& ec)
+    {
+        auto s = string_of(v, path, ec);
+        if (!s)
+            return true;
+        diagnostics scratch;
+        if (!parse_endpoint(*s, false, scratch)) {
+            ec = fail(error::config_bad_url, path);
+            return true;
+        }
+        out.assign(*s);
+        return true;
+    }
+
+    bool plain_string(std::optional<std::string>& out, const boost::json::value& v, const std::string& path,
+                      error_code& ec)
+    {
+        auto s = string_of(v, path, ec);
+        if (!s)
+            return true;
+        if (has_control_char(*s)) {
+            ec = fail(error::config_invalid_value, path);
+            return true;
+        }
+        out.emplace(*s);
+        return true;
+    }
+
+    bool scope_key(std::optional<std::vector<std::string>>& out, const boost::json::value& v, const std::string& path,
+                   error_code& ec)
+    {
+        if (v.is_null())
+            return true;
+        std::vector<std::string> scope;
+        if (v.is_string()) {
+            std::string_view s = v.get_string();
+            std::size_t i = 0;
+            while (i < s.size()) {
+                while (i < s.size() && is_space(s[i]))
+                    ++i;
+                std::size_t start = i;
+                while (i < s.size() && !is_space(s[i]))
+                    ++i;
+                if (i > start) {
+                    auto token = s.substr(start, i - start);
+                    if (!valid_scope_token(token)) {
+                        ec = fail(error::config_invalid_value, path);
+                        return true;
+                    }
+                    scope.emplace_back(token);
+                }
+            }
+        } else if (v.is_array()) {
+            std::size_t index = 0;
+            for (auto& e : v.get_array()) {
+                if (!e.is_string() || !valid_scope_token(e.get_string())) {
+                    ec = fail(error::config_invalid_value, path + ":" + std::to_string(index));
+                    return true;
+                }
+                scope.emplace_back(e.get_string());
+                ++index;
+            }
+        } else {
+            ec = fail(error::config_invalid_value, path);
+            return true;
+        }
+        out = std::move(scope);
+        return true;
+    }
+
+    /// The auth keys, accepted at every level. Returns false when `k` is not one.
+    bool auth_key(auth_settings& a, std::string_view k, const boost::json::value& v, const std::string& prefix,
+                  error_code& ec)
+    {
+        if (iequals(k, "GrantType")) {
+            const std::string path = prefix + ":GrantType";
+            if (auto s = string_of(v, path, ec)) {
+                auto g = parse_grant_type(*s);
+                if (g)
+                    a.grant = *g;
+                else if (!trim(*s).empty())
+                    ec = fail(error::config_unknown_grant, path);
+            }
+            return true;
+        }
+        if (iequals(k, "ClientId"))
+            return plain_string(a.client_id, v, prefix + ":ClientId", ec);
+        if (iequals(k, "ClientSecret")) {
+            if (auto s = string_of(v, prefix + ":ClientSecret", ec))
+                a.client_secret.emplace(std::string(*s));
+            return true;
+        }
+        if (iequals(k, "Scope"))
+            return scope_key(a.scope, v, prefix + ":Scope", ec);
+        if (iequals(k, "AuthMethod")) {
+            const std::string path = prefix + ":AuthMethod";
+            if (auto s = string_of(v, path, ec)) {
+                auto f = fold_name(*s);
+                if (f == "clientsecretbasic" || f == "basic")
+                    a.auth_method = client_auth_method::client_secret_basic;
+                else if (f == "clientsecretpost" || f == "post")
+                    a.auth_method = client_auth_method::client_secret_post;
+                else if (!f.empty())
+                    ec = fail(error::config_invalid_value, path);
+            }
+            return true;
+        }
+        if (iequals(k, "Audience"))
+            return plain_string(a.audience, v, prefix + ":Audience", ec);
+        if (iequals(k, "Resource"))
+            return plain_string(a.resource, v, prefix + ":Resource", ec);
+        return false;
+    }
+
+    /// The settings only the top level has. Returns false when `k` is not one.
+    bool root_key(tetrapak_settings& s, std::string_view k, const boost::json::value& v, const std::string& prefix,
+                  error_code& ec)
+    {
+        if (iequals(k, "Environment")) {
+            const std::string path = prefix + ":Environment";
+            if (auto str = string_of(v, path, ec)) {
+                auto e = parse_environment(*str);
+                if (e)
+                    s.environment = *e;
+                else if (!trim(*str).empty())
+                    ec = fail(error::config_unknown_environment, path);
+            }
+            return true;
+        }
+        if (iequals(k, "DiscoveryDocumentUrl"))
+            return url_key(s.discovery_document_url, v, prefix + ":DiscoveryDocumentUrl", ec);
+        if (iequals(k, "TokenIssuerUrl"))
+            return url_key(s.token_issuer_url, v, prefix + ":TokenIssuerUrl", ec);
+        if (iequals(k, "AuthorizationHeader"))
+            return header_key(s.authorization_header, v, prefix + ":AuthorizationHeader", ec);
+        if (iequals(k, "RequestMessageIdHeader"))
+            return header_key(s.request_message_id_header, v, prefix + ":RequestMessageIdHeader", ec);
+        if (iequals(k, "IsCachingAllowed")) {
+            const std::string path = prefix + ":IsCachingAllowed";
+            if (v.is_bool()) {
+                s.is_caching_allowed = v.get_bool();
+            } else if (auto str = string_of(v, path, ec)) {
+                auto t = trim(*str);
+                if (iequals(t, "true"))
+                    s.is_caching_allowed = true;
+                else if (iequals(t, "false"))
+                    s.is_caching_allowed = false;
+                else
+                    ec = fail(error::config_invalid_value, path);
+            }
+            return true;
+        }
+        if (iequals(k, "DefaultCachingLifetime")) {
+            const std::string path = prefix + ":DefaultCachingLifetime";
+            std::optional<std::int64_t> n;
+            if (v.is_null())
+                return true;
+            if (v.is_int64()) {
+                n = v.get_int64();
+            } else if (v.is_uint64()) {
+                if (v.get_uint64() <= static_cast<std::uint64_t>(max_lifetime_seconds))
+                    n = static_cast<std::int64_t>(v.get_uint64());
+            } else if (v.is_double()) {
+                double d = v.get_double();
+                if (std::isfinite(d) && d >= 0 && d <= static_cast<double>(max_lifetime_seconds))
+                    n = static_cast<std::int64_t>(d);
+            } else if (auto str = string_of(v, path, ec)) {
+                auto t = trim(*str);
+                n = all_digits(t) ? to_int(t) : parse_timespan(t);
+            } else {
+                return true; // "" (not set) or a type error already reported
+            }
+            if (!n || *n < 0 || *n > max_lifetime_seconds)
+                ec = fail(error::config_invalid_value, path);
+            else
+                s.default_caching_lifetime = std::chrono::seconds(*n);
+            return true;
+        }
+        return false;
+    }
+
+    bool header_key(std::string& out, const boost::json::value& v, const std::string& path, error_code& ec)
+    {
+        if (auto s = string_of(v, path, ec)) {
+            if (!is_token(*s))
+                ec = fail(error::config_invalid_value, path);
+            else
+                out.assign(*s);
+        }
+        return true;
+    }
+
+    error_code services(tetrapak_settings& s, const boost::json::value& v, const std::string& path)
+    {
+        if (v.is_null())
+            return {};
+        if (!v.is_object())
+            return fail(error::config_invalid_value, path);
+        for (auto& [k, val] : v.get_object()) {
+            error_code ec;
+            if (auth_key(s.services, k, val, path, ec)) {
+                if (ec)
+                    return ec;
+                continue;
+            }
+            if (!val.is_object())
+                continue; // not a service: ignored
+            auto& [name, svc] = get_or_add_ci(s.service, k);
+            if (auto e = service(svc, val.get_object(), path + ":" + name))
+                return e;
+        }
+        return {};
+    }
+
+    error_code service(service_settings& svc, const boost::json::object& o, const std::string& path)
+    {
+        for (auto& [k, val] : o) {
+            error_code ec;
+            if (auth_key(svc.auth, k, val, path, ec)) {
+            } else if (iequals(k, "BaseAddress")) {
+                url_key(svc.base_address, val, path + ":BaseAddress", ec);
+            } else if (iequals(k, "Endpoints")) {
+                const std::string epath = path + ":Endpoints";
+                if (val.is_object()) {
+                    for (auto& [ek, ev] : val.get_object()) {
+                        if (!ev.is_string() && !ev.is_object() && !ev.is_null()) {
+                            ec = fail(error::config_invalid_value, epath + ":" + std::string(ek));
+                            break;
+                        }
+                        if ((ec = endpoint(svc, ek, ev, epath)))
+                            break;
+                    }
+                } else if (!val.is_null()) {
+                    ec = fail(error::config_invalid_value, epath);
+                }
+            } else if (val.is_string() || val.is_object()) {
+                ec = endpoint(svc, k, val, path); // the SDK's shorthand
+            }
+            if (ec)
+                return ec;
+        }
+        return {};
+    }
+
+    error_code endpoint(service_settings& svc, std::string_view key, const boost::json::value& v,
+                        const std::string& prefix)
+    {
+        if (v.is_null())
+            return {};
+        auto& [name, ep] = get_or_add_ci(svc.endpoints, key);
+        const std::string path = prefix + ":" + name;
+        if (v.is_string())
+            return endpoint_path(ep, v.get_string(), path);
+        for (auto& [k, val] : v.get_object()) {
+            error_code ec;
+            if (auth_key(ep.auth, k, val, path, ec)) {
+            } else if (iequals(k, "Path")) {
+                const std::string ppath = path + ":Path";
+                if (val.is_string())
+                    ec = endpoint_path(ep, val.get_string(), ppath);
+                else if (!val.is_null())
+                    ec = fail(error::config_invalid_value, ppath);
+            }
+            if (ec)
+                return ec;
+        }
+        return {};
+    }
+
+    error_code endpoint_path(endpoint_settings& ep, std::string_view p, const std::string& path)
+    {
+        if (has_control_char(p) || p.find(' ') != std::string_view::npos)
+            return fail(error::config_invalid_value, path);
+        if (p.find("://") != std::string_view::npos) {
+            diagnostics scratch;
+            if (!parse_endpoint(p, false, scratch))
+                return fail(error::config_bad_url, path);
+        }
+        ep.path.assign(p);
+        return {};
+    }
+
+    diagnostics& diag_;
+    std::string_view env_variable_;
+};
+
+template <class T>
+boost::system::result<T> fail(diagnostics& diag, error_code ec, std::string_view detail)
+{
+    access::client_message(diag).assign(detail);
+    return ec;
+}
+
+std::string line_and_column(std::string_view text, std::size_t offset)
+{
+    offset = std::min(offset, text.size());
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < offset; ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+    }
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+} // namespace
+
+std::string_view to_string(runtime_environment e) noexcept
+{
+    switch (e) {
+    case runtime_environment::production: return "production";
+    case runtime_environment::migration: return "migration";
+    case runtime_environment::development: return "development";
+    case runtime_environment::sandbox: return "sandbox";
+    }
+    return "unknown";
+}
+
+std::optional<runtime_environment> parse_environment(std::string_view s) noexcept
+{
+    s = trim(s);
+    if (iequals(s, "Production"))
+        return runtime_environment::production;
+    if (iequals(s, "Migration") || iequals(s, "Test") || iequals(s, "Staging"))
+        return runtime_environment::migration;
+    if (iequals(s, "Development"))
+        return runtime_environment::development;
+    if (iequals(s, "Sandbox"))
+        return runtime_environment::sandbox;
+    return std::nullopt;
+}
+
+std::string_view default_authority(runtime_environment e) noexcept
+{
+    switch (e) {
+    case runtime_environment::production: return "https://api.tetrapak.com";
+    case runtime_environment::migration: return "https://api-mig.tetrapak.com";
+    case runtime_environment::development: return "https://api-dev.tetrapak.com";
+    case runtime_environment::sandbox: return "https://api-sb.tetrapak.com";
+    }
+    return "https://api.tetrapak.com";
+}
+
+std::optional<grant_type> parse_grant_type(std::string_view s) noexcept
+{
+    // Compare ignoring case, '_' and '-': "TokenExchange", "token_exchange", "TOKEN-EXCHANGE".
+    s = trim(s);
+    auto is = [s](std::string_view folded) {
+        std::size_t j = 0;
+        for (char c : s) {
+            if (c == '_' || c == '-')
+                continue;
+            if (j == folded.size() || lower(c) != folded[j])
+                return false;
+            ++j;
+        }
+        return j == folded.size();
+    };
+    if (is("none"))
+        return grant_type::none;
+    if (is("tokenexchange"))
+        return grant_type::token_exchange;
+    if (is("clientcredentials"))
+        return grant_type::client_credentials;
+    if (is("automatic"))
+        return grant_type::automatic;
+    if (is("inherited"))
+        return grant_type::inherited;
+    return std::nullopt;
+}
+
+boost::system::result<runtime_environment>
+tetrapak_settings::effective_environment(const std::function<const char*(const char*)>& getenv,
+                                         diagnostics& diag) const
+{
+    if (environment)
+        return *environment;
+    for (const char* name : {"ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT"}) {
+        const char* value = getenv ? getenv(name) : nullptr;
+        if (!value || trim(value).empty())
+            continue;
+        if (auto e = parse_environment(value))
+            return *e;
+        return fail<runtime_environment>(diag, error::config_unknown_environment, name);
+    }
+    return runtime_environment::production;
+}
+
+boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view service_name,
+                                                              std::string_view endpoint_name,
+                                                              const std::function<const char*(const char*)>& getenv,
+                                                              diagnostics& diag) const
+{
+    // The levels, nearest first, with the key prefix each one is read from.
+    struct level {
+        const auth_settings* auth;
+        std::string path;
+    };
+    std::vector<level> chain;
+    std::string configured_service;
+    if (!service_name.empty()) {
+        auto svc = find_ci(service, service_name);
+        if (svc == service.end())
+            return fail<auth_config>(diag, error::config_unknown_service,
+                                     "TetraPak:Services:" + std::string(service_name));
+        configured_service = svc->first;
+        const std::string svc_path = "TetraPak:Services:" + svc->first;
+        if (!endpoint_name.empty()) {
+            auto ep = find_ci(svc->second.endpoints, endpoint_name);
+            if (ep == svc->second.endpoints.end())
+                return fail<auth_config>(diag, error::config_unknown_service,
+                                         svc_path + ":Endpoints:" + std::string(endpoint_name));
+            chain.push_back({&ep->second.auth, svc_path + ":Endpoints:" + ep->first});
+        }
+        chain.push_back({&svc->second.auth, svc_path});
+        chain.push_back({&services, "TetraPak:Services"});
+    } else if (!endpoint_name.empty()) {
+        return fail<auth_config>(diag, error::config_unknown_service,
+                                 "TetraPak:Services::Endpoints:" + std::string(endpoint_name));
+    }
+    chain.push_back({&root, "TetraPak"});
+
+    auto first = [&](auto member) -> decltype(&(root.*member)) {
+        for (auto& l : chain)
+            if ((l.auth->*member).has_value())
+                return &(l.auth->*member);
+        return nullptr;
+    };
+    auto looked_at = [&](std::string_view key) {
+        std::string keys;
+        for (auto& l : chain) {
+            if (!keys.empty())
+                keys += ", ";
+            keys += l.path;
+            keys += ':';
+            keys += key;
+        }
+        return keys;
+    };
+
+    auth_config cfg;
+    cfg.grant = grant_type::client_credentials;
+    for (auto& l : chain)
+        if (l.auth->grant && *l.auth->grant != grant_type::inherited) {
+            cfg.grant = *l.auth->grant;
+            break;
+        }
+    if (auto v = first(&auth_settings::client_id))
+        cfg.client_id = **v;
+    if (auto v = first(&auth_settings::client_secret))
+        cfg.client_secret = **v;
+    if (auto v = first(&auth_settings::scope))
+        cfg.scope = **v;
+    if (auto v = first(&auth_settings::auth_method))
+        cfg.auth_method = **v;
+    if (auto v = first(&auth_settings::audience))
+        cfg.audience = **v;
+    if (auto v = first(&auth_settings::resource))
+        cfg.resource = **v;
+
+    const bool needs_credentials = cfg.grant != grant_type::none;
+    bool from_provider = false;
+    if (needs_credentials && secrets_provider) {
+        if (auto creds = secrets_provider(configured_service)) {
+            cfg.client_id = std::move(creds->client_id);
+            cfg.client_secret = std::move(creds->client_secret);
+            from_provider = true;
+        }
+    }
+    if (needs_credentials) {
+        const std::string provider_detail = "secrets provider (service \"" + configured_service + "\"): ";
+        if (cfg.client_id.empty())
+            return fail<auth_config>(diag, error::missing_client_id,
+                                     from_provider ? provider_detail + "client_id" : looked_at("ClientId"));
+        if (cfg.client_secret.empty())
+            return fail<auth_config>(diag, error::missing_client_secret,
+                                     from_provider ? provider_detail + "client_secret" : looked_at("ClientSecret"));
+    }
+
+    diagnostics scratch;
+    if (!token_issuer_url.empty() && !parse_endpoint(token_issuer_url, false, scratch))
+        return fail<auth_config>(diag, error::config_bad_url, "TetraPak:TokenIssuerUrl");
+    cfg.token_endpoint = token_issuer_url;
+    if (!discovery_document_url.empty()) {
+        if (!parse_endpoint(discovery_document_url, false, scratch))
+            return fail<auth_config>(diag, error::config_bad_url, "TetraPak:DiscoveryDocumentUrl");
+        cfg.discovery_document_url = discovery_document_url;
+    } else {
+        auto env = effective_environment(getenv, diag);
+        if (!env)
+            return env.error();
+        cfg.discovery_document_url = std::string(default_authority(*env)) + "/.well-known/openid-configuration";
+    }
+    return cfg;
+}
+
+boost::system::result<tetrapak_settings> load_settings(const boost::json::value& document, diagnostics& diag)
+{
+    const boost::json::value* section = nullptr;
+    if (document.is_object())
+        for (auto& [k, v] : document.get_object())
+            if (iequals(k, "TetraPak"))
+                section = &v; // the last spelling wins, as in .NET configuration
+    if (!section)
+        return fail<tetrapak_settings>(diag, error::config_parse_error, "TetraPak");
+    tetrapak_settings s;
+    if (auto ec = reader(diag).section(s, *section))
+        return ec;
+    return s;
+}
+
+boost::system::result<tetrapak_settings> load_settings_file(const std::string& path, diagnostics& diag)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return fail<tetrapak_settings>(diag, error::config_parse_error, path + ": cannot open the file");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad())
+        return fail<tetrapak_settings>(diag, error::config_parse_error, path + ": cannot read the file");
+
+    // As .NET's JSON configuration provider: comments and trailing commas are allowed.
+    boost::json::parse_options opts;
+    opts.allow_comments = true;
+    opts.allow_trailing_commas = true;
+    boost::json::stream_parser parser({}, opts);
+    error_code ec;
+    std::size_t consumed = parser.write(text.data(), text.size(), ec);
+    if (!ec)
+        parser.finish(ec);
+    if (ec)
+        return fail<tetrapak_settings>(diag, error::config_parse_error,
+                                       path + ": invalid JSON at " + line_and_column(text, consumed) + " (" +
+                                           ec.message() + ")");
+    return load_settings(parser.release(), diag);
+}
+
+boost::system::result<void> apply_environment_variables(tetrapak_settings& s, const char* const* environ_entries,
+                                                        diagnostics& diag)
+{
+    if (!environ_entries)
+        return {};
+    // Array entries ("TetraPak__Scope__0=a") are gathered first: key path -> index -> value.
+    struct indexed {
+        std::vector<std::string> segments;
+        std::string variable;
+        std::map<std::int64_t, std::string> values;
+    };
+    std::vector<indexed> arrays;
+
+    auto nest = [](const std::vector<std::string>& segments, boost::json::value leaf) {
+        boost::json::value v = std::move(leaf);
+        for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+            boost::json::object o;
+            o[*it] = std::move(v);
+            v = std::move(o);
+        }
+        return v;
+    };
+
+    for (auto entry = environ_entries; *entry; ++entry) {
+        std::string_view e = *entry;
+        auto eq = e.find('=');
+        if (eq == std::string_view::npos)
+            continue;
+        std::string_view name = e.substr(0, eq), value = e.substr(eq + 1);
+
+        // "__" (and ':' as .NET also accepts) separates the levels.
+        std::vector<std::string> segments;
+        std::string current;
+        bool bad = false;
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            bool sep = name[i] == ':' || (name[i] == '_' && i + 1 < name.size() && name[i + 1] == '_');
+            if (!sep) {
+                current += name[i];
+                continue;
+            }
+            if (name[i] == '_')
+                ++i;
+            if (current.empty())
+                bad = true;
+            segments.push_back(std::move(current));
+            current.clear();
+        }
+        segments.push_back(std::move(current));
+        if (bad || segments.back().empty() || segments.size() < 2 || !iequals(segments.front(), "TetraPak"))
+            continue;
+        segments.erase(segments.begin());
+
+        auto n = segments.size();
+        if (n >= 2 && iequals(segments[n - 2], "Scope") && all_digits(segments[n - 1])) {
+            auto index = to_int(segments[n - 1]);
+            if (!index)
+                continue;
+            segments.pop_back();
+            auto same = [&](const indexed& a) {
+                return std::equal(a.segments.begin(), a.segments.end(), segments.begin(), segments.end(),
+                                  [](const std::string& x, const std::string& y) { return iequals(x, y); });
+            };
+            auto it = std::find_if(arrays.begin(), arrays.end(), same);
+            if (it == arrays.end())
+                it = arrays.insert(arrays.end(), indexed{segments, std::string(name), {}});
+            it->values[*index] = std::string(value);
+            continue;
+        }
+        if (auto ec = reader(diag, name).section(s, nest(segments, boost::json::string(value))))
+            return ec;
+    }
+    for (auto& a : arrays) {
+        boost::json::array arr;
+        for (auto& [i, v] : a.values)
+            arr.emplace_back(v);
+        if (auto ec = reader(diag, a.variable).section(s, nest(a.segments, std::move(arr))))
+            return ec;
+    }
+    return {};
+}
+
+} // namespace tetrapak
