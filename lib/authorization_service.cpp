@@ -3,6 +3,15 @@
 // The asynchronous driver: moves the bytes that protocol.cpp produces and
 // consumes. This is the only translation unit that instantiates Asio, Beast
 // and OpenSSL stream code.
+//
+//   authorization_service::initiate
+//     -> grant choice (pure)            -> waiter joins a token_job (a flight)
+//   token_job: [discovery: waits on a shared discovery_job flight]
+//              -> build request (pure) -> http_exchange -> parse (pure) -> every waiter
+//
+// A flight<T> is one piece of shared work with the callers waiting on it. A
+// waiter that is cancelled leaves at once; the work is cancelled only when no
+// waiter remains. Issue 4's token cache and single-flight reuse it.
 
 #include <tetrapak/authorization_service.hpp>
 #include <tetrapak/error.hpp>
@@ -10,6 +19,7 @@
 #include <tetrapak/protocol.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/coroutine.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -30,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -41,9 +52,17 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using handler_type = asio::any_completion_handler<authorization_service::completion_signature>;
 
 namespace detail {
+namespace {
+class discovery_job;
+} // namespace
+
+struct discovery_entry {
+    std::optional<server_metadata> metadata;
+    std::chrono::steady_clock::time_point expires{};
+    std::weak_ptr<discovery_job> job;
+};
 
 struct service_impl {
     asio::any_io_executor ex;
@@ -52,9 +71,14 @@ struct service_impl {
     std::shared_ptr<const auth_config> config;
     trace_hook trace;
     grant_resolver resolver;
+
+    std::mutex mtx; // guards `discovery`; never held across I/O or handler calls
+    std::map<std::string, discovery_entry, std::less<>> discovery;
 };
 
 namespace {
+
+using access = diagnostics_access;
 
 std::unique_ptr<ssl::context> make_tls_context(const tls_settings& s)
 {
@@ -65,53 +89,61 @@ std::unique_ptr<ssl::context> make_tls_context(const tls_settings& s)
     if (!s.ca_file.empty()) {
         ctx->load_verify_file(s.ca_file, ec);
         if (ec)
-            detail::diagnostics_access::client_message(diag) = "tls.ca_file could not be loaded";
+            access::client_message(diag) = "tls.ca_file could not be loaded";
     }
     if (!ec && !s.ca_path.empty()) {
         ctx->add_verify_path(s.ca_path, ec);
         if (ec)
-            detail::diagnostics_access::client_message(diag) = "tls.ca_path could not be used";
+            access::client_message(diag) = "tls.ca_path could not be used";
     }
     if (!ec && s.ca_file.empty() && s.ca_path.empty())
         ctx->set_default_verify_paths(ec);
-    if (!ec && !s.client_certificate_file.empty()) { // RFC 8705 mutual TLS
+    if (ec)
+        throw error_with_diagnostics(ec, std::move(diag));
+    if (!s.client_certificate_file.empty()) { // RFC 8705 mutual TLS
         ctx->use_certificate_chain_file(s.client_certificate_file, ec);
         if (!ec)
             ctx->use_private_key_file(s.client_key_file.empty() ? s.client_certificate_file : s.client_key_file,
                                       ssl::context::pem, ec);
         if (ec) {
-            detail::diagnostics_access::client_message(diag) =
+            access::client_message(diag) =
                 "tls.client_certificate_file / tls.client_key_file could not be loaded or do not match";
             throw error_with_diagnostics(error::key_load_failed, std::move(diag));
         }
     }
-    if (ec)
-        throw error_with_diagnostics(ec, std::move(diag));
     return ctx;
 }
 
+// ---------------------------------------------------------------------------
+// flight<T>: shared work and its waiters
+
+template <class T>
+using handler_of = asio::any_completion_handler<void(error_code, T)>;
+
 /// A caller waiting for a result. Completed exactly once, always through
 /// its associated executor.
+template <class T>
 struct waiter {
-    waiter(handler_type h, diagnostics* d) : handler(std::move(h)), diag(d) {}
-    handler_type handler;
+    waiter(handler_of<T> h, diagnostics* d) : handler(std::move(h)), diag(d) {}
+    handler_of<T> handler;
     diagnostics* diag;
     asio::cancellation_slot slot;
     std::atomic<bool> cancelled{false};
 };
 
 /// The final step of a waiter, run through the waiter's associated executor
-/// (asio::post's work dispatcher takes it there). A cancellation that
-/// arrived after the result was known still wins here.
+/// (asio::post's work dispatcher takes it there). A cancellation that arrived
+/// after the result was known still wins here.
+template <class T>
 struct waiter_completion {
-    std::shared_ptr<waiter> w;
+    std::shared_ptr<waiter<T>> w;
     error_code ec;
     diagnostics diag;
-    actor_token token;
-
-    using executor_type = asio::associated_executor_t<handler_type, asio::any_io_executor>;
-    executor_type get_executor() const noexcept { return asio::get_associated_executor(w->handler, fallback); }
+    T value;
     asio::any_io_executor fallback;
+
+    using executor_type = asio::associated_executor_t<handler_of<T>, asio::any_io_executor>;
+    executor_type get_executor() const noexcept { return asio::get_associated_executor(w->handler, fallback); }
 
     void operator()()
     {
@@ -119,7 +151,7 @@ struct waiter_completion {
             w->slot.clear();
         if (w->cancelled.load()) {
             ec = asio::error::operation_aborted;
-            token = actor_token{};
+            value = T{};
             diag.clear();
         }
         if (w->diag)
@@ -127,61 +159,63 @@ struct waiter_completion {
         auto handler = std::move(w->handler);
         w.reset();
         diag = {};
-        std::move(handler)(ec, std::move(token));
+        std::move(handler)(ec, std::move(value));
     }
 };
 
 /// Completes a waiter: never inline, always through its associated executor.
-void complete_waiter(std::shared_ptr<waiter> w, const asio::any_io_executor& fallback, error_code ec,
-                     diagnostics diag, actor_token token)
+template <class T>
+void complete_waiter(std::shared_ptr<waiter<T>> w, const asio::any_io_executor& fallback, error_code ec,
+                     diagnostics diag, T value)
 {
-    asio::post(fallback, waiter_completion{std::move(w), ec, std::move(diag), std::move(token), fallback});
+    auto ex = fallback;
+    asio::post(ex, waiter_completion<T>{std::move(w), ec, std::move(diag), std::move(value), fallback});
 }
 
-class fetch;
+template <class T>
+class flight;
 
 /// Installed in a waiter's cancellation slot.
+template <class T>
 struct waiter_cancel {
-    std::shared_ptr<waiter> w;
-    std::weak_ptr<fetch> f;
-    void operator()(asio::cancellation_type type);
+    std::shared_ptr<waiter<T>> w;
+    std::weak_ptr<flight<T>> f;
+    void operator()(asio::cancellation_type type)
+    {
+        using ct = asio::cancellation_type;
+        if ((type & (ct::terminal | ct::partial | ct::total)) == ct::none)
+            return;
+        if (w->cancelled.exchange(true))
+            return;
+        if (auto fs = f.lock())
+            fs->abandon(w);
+    }
 };
 
-/// One token request in flight: a connection, the request, the result, and
-/// the waiters that share it. Its I/O runs on its own strand; the waiter list
-/// is guarded by a mutex that is never held across I/O or handler calls.
-class fetch : public std::enable_shared_from_this<fetch> {
+/// One piece of shared work (a token request, a discovery fetch) and the
+/// callers waiting on it. Its I/O runs on its own strand; the waiter list is
+/// guarded by a mutex that is never held across I/O or handler calls.
+template <class T>
+class flight : public std::enable_shared_from_this<flight<T>> {
 public:
-    fetch(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, token_request req)
-        : svc_(std::move(svc)), cfg_(std::move(cfg)), req_(std::move(req)), strand_(asio::make_strand(svc_->ex)),
-          resolver_(strand_), stream_(strand_, *svc_->tls), timer_(strand_)
-    {
-        http_req_.method(http::verb::post);
-        http_req_.target(req_.endpoint.target);
-        http_req_.version(11);
-        http_req_.set(http::field::host, req_.endpoint.url.encoded_host_and_port());
-        for (auto& f : req_.fields)
-            http_req_.set(f.name, f.value);
-        http_req_.body() = std::move(req_.body);
-        http_req_.prepare_payload();
-        parser_.emplace();
-        parser_->body_limit(cfg_->max_response_size);
-        parser_->header_limit(static_cast<std::uint32_t>(cfg_->max_header_size));
-    }
+    explicit flight(asio::any_io_executor ex) : ex_(ex), strand_(asio::make_strand(ex)) {}
+    virtual ~flight() = default;
 
-    void add_waiter(std::shared_ptr<waiter> w)
+    /// Joins a waiter; false when the flight already finished.
+    bool add_waiter(const std::shared_ptr<waiter<T>>& w)
     {
+        std::lock_guard lock(mtx_);
+        if (done_)
+            return false;
         w->slot = asio::get_associated_cancellation_slot(w->handler);
         if (w->slot.is_connected())
-            w->slot.template emplace<waiter_cancel>(waiter_cancel{w, weak_from_this()});
-        std::lock_guard lock(mtx_);
-        waiters_.push_back(std::move(w));
+            w->slot.template emplace<waiter_cancel<T>>(waiter_cancel<T>{w, this->weak_from_this()});
+        waiters_.push_back(w);
+        return true;
     }
 
-    void start();
-
-    /// A waiter leaves. When it was the last one, the fetch is cancelled.
-    void abandon(const std::shared_ptr<waiter>& w)
+    /// A waiter leaves. When it was the last one, the work is cancelled.
+    void abandon(const std::shared_ptr<waiter<T>>& w)
     {
         bool found = false, last = false;
         {
@@ -197,47 +231,92 @@ public:
         }
         if (!found)
             return; // already handed its result; the completion sees `cancelled`
-        complete_waiter(w, svc_->ex, asio::error::operation_aborted, {}, {});
+        complete_waiter<T>(w, ex_, asio::error::operation_aborted, {}, T{});
         if (last)
-            asio::post(strand_, [self = shared_from_this()] {
-                self->cancel_.emit(asio::cancellation_type::terminal);
-                self->resolver_.cancel();
-            });
+            asio::post(strand_, [self = this->shared_from_this()] { self->cancel_work(); });
     }
 
-private:
-    friend struct fetch_op;
-
-    void finish(error_code ec)
+protected:
+    /// Hands the result to every waiter.
+    void finish(error_code ec, const diagnostics& diag, const T& value)
     {
-        std::vector<std::shared_ptr<waiter>> ws;
+        std::vector<std::shared_ptr<waiter<T>>> ws;
         {
             std::lock_guard lock(mtx_);
             done_ = true;
             ws.swap(waiters_);
         }
-        if (ec)
-            token_ = {};
         for (auto& w : ws)
-            complete_waiter(std::move(w), svc_->ex, ec, diag_, token_);
+            complete_waiter<T>(std::move(w), ex_, ec, diag, ec ? T{} : value);
     }
 
+    /// Runs on the strand when the last waiter has left.
+    virtual void cancel_work() = 0;
+
+    asio::any_io_executor ex_;
+    asio::strand<asio::any_io_executor> strand_;
+
+private:
+    std::mutex mtx_;
+    std::vector<std::shared_ptr<waiter<T>>> waiters_;
+    bool done_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// http_exchange: one HTTP(S) request/response on a new connection
+
+struct exchange_limits {
+    tetrapak::timeouts timeouts;
+    std::size_t max_body;
+    std::size_t max_header;
+    bool insecure_skip_verify;
+};
+
+class http_exchange {
+public:
+    http_exchange(asio::strand<asio::any_io_executor> strand, ssl::context& tls, endpoint ep, exchange_limits limits,
+                  const trace_hook* trace)
+        : ep_(std::move(ep)), limits_(limits), trace_(trace), resolver_(strand), stream_(strand, tls), timer_(strand)
+    {
+        parser_.emplace();
+        parser_->body_limit(limits_.max_body);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header));
+    }
+
+    http::request<http::string_body> request;
+    diagnostics diag; ///< transport details (TLS verification)
+    std::chrono::system_clock::time_point sent_at{};
+
+    http::response<http::string_body>& response() { return parser_->get(); }
+    void release() { parser_.reset(); }
+
+    /// Runs resolve -> connect -> handshake -> write -> read; `handler(error_code)`.
+    template <class Handler>
+    void async_run(Handler&& handler);
+
+    /// Stops what per-operation cancellation cannot reach (the resolver).
+    void cancel() { resolver_.cancel(); }
+
+    /// Reports a step to the service's trace hook (if any).
     void trace(step s, bool finished, error_code ec = {})
     {
         auto now = std::chrono::steady_clock::now();
         if (!finished)
             step_start_ = now;
-        if (svc_->trace)
-            svc_->trace(trace_event{s, finished, ec, finished ? now - step_start_ : std::chrono::steady_clock::duration{}});
+        if (trace_ && *trace_)
+            (*trace_)(trace_event{s, finished, ec, finished ? now - step_start_ : std::chrono::steady_clock::duration{}});
     }
 
-    void arm_resolve_timer()
+private:
+    friend struct exchange_op;
+
+    void arm_resolve_timer(std::shared_ptr<bool> timed_out)
     {
-        timer_.expires_after(cfg_->timeouts.connect);
-        timer_.async_wait([self = shared_from_this()](error_code ec) {
+        timer_.expires_after(limits_.timeouts.connect);
+        timer_.async_wait([this, timed_out](error_code ec) {
             if (!ec) {
-                self->resolve_timed_out_ = true;
-                self->resolver_.cancel();
+                *timed_out = true;
+                resolver_.cancel();
             }
         });
     }
@@ -245,21 +324,18 @@ private:
     error_code prepare_tls()
     {
         SSL* ssl = stream_.native_handle();
-        const auto& ep = req_.endpoint;
-        if (!ep.host_is_ip && !SSL_set_tlsext_host_name(ssl, ep.host.c_str()))
+        if (!ep_.host_is_ip && !SSL_set_tlsext_host_name(ssl, ep_.host.c_str()))
             return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-        if (cfg_->tls.insecure_disable_verification_i_know_what_i_am_doing) {
+        if (limits_.insecure_skip_verify) {
             stream_.set_verify_mode(ssl::verify_none);
             return {};
         }
         stream_.set_verify_mode(ssl::verify_peer);
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        int ok = ep.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str())
-                               : X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), ep.host.size());
-        if (!ok)
-            return error::tls_verification_failed;
-        return {};
+        int ok = ep_.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str())
+                                : X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
+        return ok ? error_code{} : error_code(error::tls_verification_failed);
     }
 
     /// Maps what a step returned to what the caller sees.
@@ -282,54 +358,31 @@ private:
         if (s == step::handshake && ec.category() == asio::error::get_ssl_category()) {
             long verify = SSL_get_verify_result(stream_.native_handle());
             if (verify != X509_V_OK) {
-                detail::diagnostics_access::client_message(diag_) =
-                    std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
+                access::client_message(diag) = std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
                 return error::tls_verification_failed;
             }
         }
         return ec;
     }
 
-    std::shared_ptr<service_impl> svc_;
-    std::shared_ptr<const auth_config> cfg_;
-    token_request req_;
-    asio::strand<asio::any_io_executor> strand_;
+    endpoint ep_;
+    exchange_limits limits_;
+    const trace_hook* trace_;
     tcp::resolver resolver_;
     beast::ssl_stream<beast::tcp_stream> stream_;
     asio::steady_timer timer_;
     beast::flat_buffer buffer_;
-    http::request<http::string_body> http_req_;
     std::optional<http::response_parser<http::string_body>> parser_;
     tcp::resolver::results_type endpoints_;
-    asio::cancellation_signal cancel_;
     std::chrono::steady_clock::time_point step_start_{};
-    std::chrono::system_clock::time_point sent_at_{};
-    bool resolve_timed_out_ = false;
-
-    diagnostics diag_;
-    actor_token token_;
-
-    std::mutex mtx_;
-    std::vector<std::shared_ptr<waiter>> waiters_;
-    bool done_ = false;
 };
 
-void waiter_cancel::operator()(asio::cancellation_type type)
-{
-    using ct = asio::cancellation_type;
-    if ((type & (ct::terminal | ct::partial | ct::total)) == ct::none)
-        return;
-    if (w->cancelled.exchange(true))
-        return;
-    if (auto fs = f.lock())
-        fs->abandon(w);
-}
-
-/// resolve -> connect -> handshake -> write -> read header -> read body -> parse.
+/// resolve -> connect -> handshake -> write -> read header -> read body.
 /// Checks the cancellation state on every resume.
-struct fetch_op {
-    fetch& f;
+struct exchange_op {
+    http_exchange& x;
     step current = step::resolve;
+    std::shared_ptr<bool> resolve_timed_out = std::make_shared<bool>(false);
     asio::coroutine coro{};
 
     template <class Self>
@@ -340,7 +393,7 @@ struct fetch_op {
     template <class Self>
     void operator()(Self& self, error_code ec, tcp::resolver::results_type results)
     {
-        f.endpoints_ = std::move(results);
+        x.endpoints_ = std::move(results);
         resume(self, ec);
     }
     template <class Self>
@@ -352,7 +405,7 @@ struct fetch_op {
     void begin(step s)
     {
         current = s;
-        f.trace(s, false);
+        x.trace(s, false);
     }
 
     template <class Self>
@@ -361,11 +414,11 @@ struct fetch_op {
         if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
             ec = asio::error::operation_aborted;
         else if (ec)
-            ec = f.translate(current, ec);
-        f.trace(current, true, ec);
+            ec = x.translate(current, ec);
+        x.trace(current, true, ec);
         if (!ec)
             return false;
-        beast::get_lowest_layer(f.stream_).close();
+        beast::get_lowest_layer(x.stream_).close(); // never reused after a failure or cancellation
         self.complete(ec);
         return true;
     }
@@ -373,9 +426,9 @@ struct fetch_op {
     template <class Self>
     void resume(Self& self, error_code ec)
     {
-        auto& tcp_layer = beast::get_lowest_layer(f.stream_);
-        const auto& ep = f.req_.endpoint;
-        const auto& to = f.cfg_->timeouts;
+        auto& tcp_layer = beast::get_lowest_layer(x.stream_);
+        const auto& ep = x.ep_;
+        const auto& to = x.limits_.timeouts;
         BOOST_ASIO_CORO_REENTER(coro)
         {
             if (ep.host_is_ip) {
@@ -388,88 +441,322 @@ struct fetch_op {
                     return;
             } else {
                 begin(step::resolve);
-                f.arm_resolve_timer();
-                BOOST_ASIO_CORO_YIELD f.resolver_.async_resolve(ep.host, ep.port, std::move(self));
-                f.timer_.cancel();
-                if (f.resolve_timed_out_)
+                x.arm_resolve_timer(resolve_timed_out);
+                BOOST_ASIO_CORO_YIELD x.resolver_.async_resolve(ep.host, ep.port, std::move(self));
+                x.timer_.cancel();
+                if (*resolve_timed_out)
                     ec = beast::error::timeout;
                 if (failed(self, ec))
                     return;
                 begin(step::connect);
                 tcp_layer.expires_after(to.connect);
-                BOOST_ASIO_CORO_YIELD tcp_layer.async_connect(f.endpoints_, std::move(self));
+                BOOST_ASIO_CORO_YIELD tcp_layer.async_connect(x.endpoints_, std::move(self));
                 if (failed(self, ec))
                     return;
             }
 
             if (ep.tls) {
                 begin(step::handshake);
-                ec = f.prepare_tls();
+                ec = x.prepare_tls();
                 if (!ec) {
                     tcp_layer.expires_after(to.handshake);
-                    BOOST_ASIO_CORO_YIELD f.stream_.async_handshake(ssl::stream_base::client, std::move(self));
+                    BOOST_ASIO_CORO_YIELD x.stream_.async_handshake(ssl::stream_base::client, std::move(self));
                 }
                 if (failed(self, ec))
                     return;
             }
 
             begin(step::write);
-            f.sent_at_ = std::chrono::system_clock::now();
+            x.sent_at = std::chrono::system_clock::now();
             tcp_layer.expires_after(to.request);
             if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_write(f.stream_, f.http_req_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_write(x.stream_, x.request, std::move(self));
             else
-                BOOST_ASIO_CORO_YIELD http::async_write(tcp_layer, f.http_req_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_write(tcp_layer, x.request, std::move(self));
             if (failed(self, ec))
                 return;
 
             begin(step::read_header);
             tcp_layer.expires_after(to.response_header);
             if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_read_header(f.stream_, f.buffer_, *f.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read_header(x.stream_, x.buffer_, *x.parser_, std::move(self));
             else
-                BOOST_ASIO_CORO_YIELD http::async_read_header(tcp_layer, f.buffer_, *f.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read_header(tcp_layer, x.buffer_, *x.parser_, std::move(self));
             if (failed(self, ec))
                 return;
 
             begin(step::read_body);
             tcp_layer.expires_after(to.response_body);
             if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_read(f.stream_, f.buffer_, *f.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read(x.stream_, x.buffer_, *x.parser_, std::move(self));
             else
-                BOOST_ASIO_CORO_YIELD http::async_read(tcp_layer, f.buffer_, *f.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read(tcp_layer, x.buffer_, *x.parser_, std::move(self));
             if (failed(self, ec))
                 return;
             tcp_layer.expires_never();
-
-            begin(step::parse);
-            {
-                const auto& res = f.parser_->get();
-                http_response_view view{res.result_int(), res.body(), res[http::field::retry_after],
-                                        res[http::field::www_authenticate]};
-                parse_options popts{f.sent_at_, f.cfg_->default_lifetime};
-                auto token = parse_token_response(view, popts, f.diag_);
-                if (token)
-                    f.token_ = std::move(*token);
-                else
-                    ec = token.error();
-            }
-            f.parser_.reset(); // free the body before completing
-            f.trace(step::parse, true, ec);
             tcp_layer.close(); // one request per connection in this version
-            self.complete(ec);
+            self.complete(error_code{});
         }
     }
 };
 
-void fetch::start()
+template <class Handler>
+void http_exchange::async_run(Handler&& handler)
 {
-    asio::dispatch(strand_, [self = shared_from_this()] {
-        auto* raw = self.get();
-        auto done = asio::bind_cancellation_slot(raw->cancel_.slot(), [self](error_code ec) { self->finish(ec); });
-        asio::async_compose<decltype(done), void(error_code)>(fetch_op{*raw}, done, raw->strand_);
-    });
+    asio::async_compose<Handler, void(error_code)>(exchange_op{*this}, handler, resolver_.get_executor());
 }
+
+exchange_limits limits_of(const auth_config& cfg)
+{
+    return {cfg.timeouts, cfg.max_response_size, cfg.max_header_size,
+            cfg.tls.insecure_disable_verification_i_know_what_i_am_doing};
+}
+
+http::request<http::string_body> make_request(http::verb method, const endpoint& ep,
+                                              const std::vector<http_field>& fields, std::string body)
+{
+    http::request<http::string_body> req;
+    req.method(method);
+    req.target(ep.target);
+    req.version(11);
+    req.set(http::field::host, ep.url.encoded_host_and_port());
+    for (auto& f : fields)
+        req.set(f.name, f.value);
+    if (method == http::verb::post)
+        req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+}
+
+http_response_view view_of(http::response<http::string_body>& res)
+{
+    return {res.result_int(), res.body(), res[http::field::retry_after], res[http::field::www_authenticate]};
+}
+
+// ---------------------------------------------------------------------------
+// discovery
+
+void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_ptr<const auth_config>& cfg,
+                  handler_of<server_metadata> handler);
+
+/// One fetch of a discovery document, shared by every caller that needs it.
+class discovery_job final : public flight<server_metadata> {
+public:
+    discovery_job(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, std::string url)
+        : flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), url_(std::move(url))
+    {
+    }
+
+    void start()
+    {
+        asio::dispatch(strand_, [self = std::static_pointer_cast<discovery_job>(shared_from_this())] { self->run(); });
+    }
+
+private:
+    void run()
+    {
+        diagnostics diag;
+        auto ep = parse_endpoint(url_, cfg_->allow_insecure_http_on_loopback, diag);
+        if (!ep) {
+            access::client_message(diag) = "discovery_document_url: " + std::string(diag.client_message());
+            finish(error::config_bad_url, diag, {});
+            return;
+        }
+        x_.emplace(strand_, *svc_->tls, *ep, limits_of(*cfg_), nullptr);
+        x_->request = make_request(http::verb::get, *ep, {{"Accept", "application/json"}, {"User-Agent", cfg_->user_agent}}, {});
+        auto self = std::static_pointer_cast<discovery_job>(shared_from_this());
+        x_->async_run(asio::bind_cancellation_slot(cancel_.slot(), [self](error_code ec) { self->done(ec); }));
+    }
+
+    void done(error_code ec)
+    {
+        diagnostics diag;
+        if (ec) {
+            diag = x_->diag;
+            if (ec != asio::error::operation_aborted && diag.client_message().empty())
+                access::client_message(diag) = "fetching " + url_ + ": " + ec.message();
+            finish(ec, diag, {});
+            return;
+        }
+        auto md = parse_discovery_document(url_, view_of(x_->response()), cfg_->allow_insecure_http_on_loopback, diag);
+        x_->release();
+        if (!md) {
+            finish(md.error(), diag, {});
+            return;
+        }
+        {
+            std::lock_guard lock(svc_->mtx);
+            auto& e = svc_->discovery[url_];
+            e.metadata = *md;
+            e.expires = std::chrono::steady_clock::now() + cfg_->discovery_ttl;
+        }
+        finish({}, diag, *md);
+    }
+
+    void cancel_work() override
+    {
+        cancel_.emit(asio::cancellation_type::terminal);
+        if (x_)
+            x_->cancel();
+    }
+
+    std::shared_ptr<service_impl> svc_;
+    std::shared_ptr<const auth_config> cfg_;
+    std::string url_;
+    std::optional<http_exchange> x_;
+    asio::cancellation_signal cancel_;
+};
+
+void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_ptr<const auth_config>& cfg,
+                  handler_of<server_metadata> handler)
+{
+    auto w = std::make_shared<waiter<server_metadata>>(std::move(handler), nullptr);
+    const std::string& url = cfg->discovery_document_url;
+    for (;;) {
+        std::shared_ptr<discovery_job> job;
+        bool start = false;
+        {
+            std::lock_guard lock(svc->mtx);
+            auto& e = svc->discovery[url];
+            if (e.metadata && std::chrono::steady_clock::now() < e.expires) {
+                auto md = *e.metadata;
+                complete_waiter<server_metadata>(std::move(w), svc->ex, {}, {}, std::move(md));
+                return;
+            }
+            job = e.job.lock();
+            if (!job) {
+                job = std::make_shared<discovery_job>(svc, cfg, url);
+                e.job = job;
+                start = true;
+            }
+        }
+        if (job->add_waiter(w)) {
+            if (start)
+                job->start();
+            return;
+        }
+        // that fetch finished between the lookup and the join: look again
+    }
+}
+
+// ---------------------------------------------------------------------------
+// token_job
+
+/// One token request: [discovery] -> build -> exchange -> parse.
+class token_job final : public flight<actor_token> {
+public:
+    token_job(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, grant_type grant,
+              actor_token subject)
+        : flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), grant_(grant), subject_(std::move(subject))
+    {
+    }
+
+    void start()
+    {
+        asio::dispatch(strand_, [self = std::static_pointer_cast<token_job>(shared_from_this())] {
+            if (self->cfg_->token_endpoint.empty() && !self->cfg_->discovery_document_url.empty())
+                self->discover();
+            else
+                self->send(*self->cfg_);
+        });
+    }
+
+private:
+    std::shared_ptr<token_job> self() { return std::static_pointer_cast<token_job>(shared_from_this()); }
+
+    void discover()
+    {
+        trace(step::discover, false);
+        get_metadata(svc_, cfg_,
+                     asio::bind_executor(strand_, asio::bind_cancellation_slot(
+                                                      cancel_.slot(), [self = self()](error_code ec, server_metadata md) {
+                                                          self->discovered(ec, std::move(md));
+                                                      })));
+    }
+
+    void discovered(error_code ec, server_metadata md)
+    {
+        trace(step::discover, true, ec);
+        if (ec) {
+            diagnostics diag;
+            if (ec != asio::error::operation_aborted)
+                access::client_message(diag) = "discovery of " + cfg_->discovery_document_url + " failed";
+            finish(ec, diag, {});
+            return;
+        }
+        auto resolved = *cfg_;
+        resolved.token_endpoint = md.token_endpoint;
+        if (cfg_->auth_method_from_discovery) {
+            auto m = choose_auth_method(md.token_endpoint_auth_methods_supported, *cfg_);
+            if (!m) {
+                diagnostics diag;
+                access::client_message(diag) = "no token_endpoint_auth_methods_supported entry fits this configuration";
+                finish(error::unsupported_auth_method, diag, {});
+                return;
+            }
+            resolved.auth_method = *m;
+        }
+        send(resolved);
+    }
+
+    void send(const auth_config& cfg)
+    {
+        diagnostics diag;
+        grant_inputs in;
+        in.grant = grant_;
+        in.subject = &subject_;
+        auto req = build_token_request(cfg, in, diag); // a new client assertion on every attempt
+        if (!req) {
+            finish(req.error(), diag, {});
+            return;
+        }
+        x_.emplace(strand_, *svc_->tls, req->endpoint, limits_of(cfg), &svc_->trace);
+        x_->request = make_request(http::verb::post, req->endpoint, req->fields, std::move(req->body));
+        x_->async_run(asio::bind_cancellation_slot(cancel_.slot(), [self = self()](error_code ec) { self->received(ec); }));
+    }
+
+    void received(error_code ec)
+    {
+        if (ec) {
+            finish(ec, x_->diag, {});
+            return;
+        }
+        x_->trace(step::parse, false);
+        diagnostics diag;
+        parse_options popts{x_->sent_at, cfg_->default_lifetime};
+        auto token = parse_token_response(view_of(x_->response()), popts, diag);
+        x_->release(); // free the body before completing
+        x_->trace(step::parse, true, token ? error_code{} : token.error());
+        if (token)
+            finish({}, diag, *token);
+        else
+            finish(token.error(), diag, {});
+    }
+
+    void trace(step s, bool finished, error_code ec = {})
+    {
+        auto now = std::chrono::steady_clock::now();
+        if (!finished)
+            discover_start_ = now;
+        if (svc_->trace)
+            svc_->trace(trace_event{s, finished, ec, finished ? now - discover_start_ : std::chrono::steady_clock::duration{}});
+    }
+
+    void cancel_work() override
+    {
+        cancel_.emit(asio::cancellation_type::terminal);
+        if (x_)
+            x_->cancel();
+    }
+
+    std::shared_ptr<service_impl> svc_;
+    std::shared_ptr<const auth_config> cfg_;
+    grant_type grant_;
+    actor_token subject_;
+    std::optional<http_exchange> x_;
+    asio::cancellation_signal cancel_;
+    std::chrono::steady_clock::time_point discover_start_{};
+};
 
 } // namespace
 } // namespace detail
@@ -503,28 +790,25 @@ void authorization_service::set_trace(trace_hook hook) { impl_->trace = std::mov
 
 void authorization_service::set_grant_resolver(grant_resolver resolver) { impl_->resolver = std::move(resolver); }
 
-void authorization_service::initiate(http_client_options options, diagnostics* diag, handler_type handler)
+void authorization_service::initiate(http_client_options options, diagnostics* diag,
+                                     asio::any_completion_handler<completion_signature> handler)
 {
     auto cfg = options.auth_config ? std::move(options.auth_config) : impl_->config;
-    auto w = std::make_shared<detail::waiter>(std::move(handler), diag);
+    auto w = std::make_shared<detail::waiter<actor_token>>(std::move(handler), diag);
 
     diagnostics d;
     auto grant = impl_->resolver ? impl_->resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);
+    if (grant && cfg->token_endpoint.empty() && cfg->discovery_document_url.empty()) {
+        detail::diagnostics_access::client_message(d) = "auth_config.token_endpoint and discovery_document_url are empty";
+        grant = error::missing_token_endpoint;
+    }
     if (!grant) {
-        detail::complete_waiter(std::move(w), impl_->ex, grant.error(), std::move(d), {});
+        detail::complete_waiter<actor_token>(std::move(w), impl_->ex, grant.error(), std::move(d), {});
         return;
     }
-    grant_inputs in;
-    in.grant = *grant;
-    in.subject = &options.actor_token;
-    auto req = build_token_request(*cfg, in, d);
-    if (!req) {
-        detail::complete_waiter(std::move(w), impl_->ex, req.error(), std::move(d), {});
-        return;
-    }
-    auto f = std::make_shared<detail::fetch>(impl_, std::move(cfg), std::move(*req));
-    f->add_waiter(std::move(w));
-    f->start();
+    auto job = std::make_shared<detail::token_job>(impl_, std::move(cfg), *grant, std::move(options.actor_token));
+    job->add_waiter(w);
+    job->start();
 }
 
 } // namespace tetrapak

@@ -34,6 +34,7 @@ std::string_view to_string(client_auth_method m) noexcept
 std::string_view to_string(step s) noexcept
 {
     switch (s) {
+    case step::discover: return "discover";
     case step::resolve: return "resolve";
     case step::connect: return "connect";
     case step::handshake: return "handshake";

@@ -357,6 +357,93 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
     return req;
 }
 
+boost::system::result<server_metadata> parse_discovery_document(std::string_view discovery_url,
+                                                                 const http_response_view& response,
+                                                                 bool allow_insecure_http_on_loopback,
+                                                                 diagnostics& diag)
+{
+    diag.clear();
+    if (response.status < 200 || response.status >= 300) {
+        access::http_status(diag) = response.status;
+        return fail<server_metadata>(diag, error::discovery_failed, "the discovery document answer is not 2xx");
+    }
+    error_code jec;
+    auto doc = boost::json::parse(response.body, jec);
+    if (jec || !doc.is_object())
+        return fail<server_metadata>(diag, error::discovery_failed, "the discovery document is not a JSON object");
+    const auto& obj = doc.get_object();
+    server_metadata md;
+    const auto* iss = obj.if_contains("issuer");
+    if (!iss || !iss->is_string() || iss->get_string().empty())
+        return fail<server_metadata>(diag, error::discovery_failed, "the discovery document has no issuer");
+    md.issuer = std::string_view(iss->get_string());
+
+    // RFC 8414 §3.3 / OIDC Discovery §4.3: the issuer must be the one the URL names.
+    constexpr std::string_view oidc_suffix = "/.well-known/openid-configuration";
+    constexpr std::string_view oauth_infix = "/.well-known/oauth-authorization-server";
+    std::string expected;
+    auto url = boost::urls::parse_absolute_uri(discovery_url);
+    if (!url)
+        return fail<server_metadata>(diag, error::config_bad_url, "discovery_document_url");
+    std::string_view path = url->encoded_path();
+    std::string origin = std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port());
+    if (path.size() >= oidc_suffix.size() && path.substr(path.size() - oidc_suffix.size()) == oidc_suffix)
+        expected = origin + std::string(path.substr(0, path.size() - oidc_suffix.size()));
+    else if (path.substr(0, oauth_infix.size()) == oauth_infix)
+        expected = origin + std::string(path.substr(oauth_infix.size()));
+    if (!expected.empty()) {
+        auto trim = [](std::string_view s) { return (!s.empty() && s.back() == '/') ? s.substr(0, s.size() - 1) : s; };
+        if (trim(md.issuer) != trim(expected))
+            return fail<server_metadata>(diag, error::discovery_issuer_mismatch, "issuer");
+    } else {
+        auto iu = boost::urls::parse_absolute_uri(md.issuer);
+        if (!iu || !iequals(iu->encoded_host(), url->encoded_host()))
+            return fail<server_metadata>(diag, error::discovery_issuer_mismatch, "issuer");
+    }
+
+    const auto* te = obj.if_contains("token_endpoint");
+    if (!te || !te->is_string())
+        return fail<server_metadata>(diag, error::discovery_no_token_endpoint, "token_endpoint");
+    md.token_endpoint = std::string_view(te->get_string());
+    diagnostics ediag;
+    if (!parse_endpoint(md.token_endpoint, allow_insecure_http_on_loopback, ediag))
+        return fail<server_metadata>(diag, error::discovery_no_token_endpoint, "token_endpoint is not a usable https URL");
+
+    auto read_list = [&](const char* key, std::vector<std::string>& out) {
+        if (const auto* v = obj.if_contains(key); v && v->is_array())
+            for (const auto& item : v->get_array())
+                if (item.is_string())
+                    out.emplace_back(std::string_view(item.get_string()));
+    };
+    read_list("token_endpoint_auth_methods_supported", md.token_endpoint_auth_methods_supported);
+    read_list("grant_types_supported", md.grant_types_supported);
+    return md;
+}
+
+std::optional<client_auth_method> choose_auth_method(const std::vector<std::string>& supported, const auth_config& cfg)
+{
+    auto offered = [&](client_auth_method m) {
+        if (supported.empty())
+            return true;
+        for (auto& s : supported)
+            if (s == to_string(m))
+                return true;
+        return false;
+    };
+    const bool has_secret = !cfg.client_secret.empty();
+    const std::pair<client_auth_method, bool> preference[] = {
+        {client_auth_method::private_key_jwt, cfg.client_key != nullptr},
+        {client_auth_method::tls_client_auth, !cfg.tls.client_certificate_file.empty()},
+        {client_auth_method::client_secret_basic, has_secret},
+        {client_auth_method::client_secret_post, has_secret},
+        {client_auth_method::client_secret_jwt, has_secret},
+    };
+    for (auto [m, possible] : preference)
+        if (possible && offered(m))
+            return m;
+    return std::nullopt;
+}
+
 bool is_system_identity(const actor_token& t) noexcept
 {
     auto user_type = t.string_claim("userType");

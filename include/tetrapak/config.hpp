@@ -92,6 +92,11 @@ struct auth_config {
     /// OIDC / RFC 8414 metadata URL, used when `token_endpoint` is empty.
     std::string discovery_document_url;
     client_auth_method auth_method = client_auth_method::client_secret_basic;
+    /// Choose the method from discovery's token_endpoint_auth_methods_supported
+    /// (see choose_auth_method) instead of `auth_method`.
+    bool auth_method_from_discovery = false;
+    /// How long a fetched discovery document is trusted.
+    std::chrono::seconds discovery_ttl{3600};
     /// The private key for private_key_jwt (load it once with signing_key::load_pem_file).
     std::shared_ptr<const signing_key> client_key;
     /// Lifetime of a client assertion (RFC 7523 `exp` - `iat`).

@@ -112,6 +112,31 @@ struct parse_options {
 boost::system::result<actor_token> parse_token_response(const http_response_view& response,
                                                         const parse_options& opts, diagnostics& diag);
 
+/// Authorization server metadata (OpenID Connect Discovery 1.0 / RFC 8414).
+struct server_metadata {
+    std::string issuer;
+    std::string token_endpoint;
+    std::vector<std::string> token_endpoint_auth_methods_supported; ///< empty: not advertised
+    std::vector<std::string> grant_types_supported;                 ///< empty: not advertised
+};
+
+/// Reads a discovery document fetched from `discovery_url`: a 2xx JSON object
+/// with `issuer` and `token_endpoint`. The issuer must match the URL it was
+/// fetched from (OIDC: issuer + "/.well-known/openid-configuration"; RFC 8414
+/// §3.3: the well-known suffix inserted after the origin); other URLs need an
+/// issuer on the same host. The token endpoint must pass parse_endpoint.
+boost::system::result<server_metadata> parse_discovery_document(std::string_view discovery_url,
+                                                                 const http_response_view& response,
+                                                                 bool allow_insecure_http_on_loopback,
+                                                                 diagnostics& diag);
+
+/// The client authentication method to use with a server that advertises
+/// `supported` (empty: anything): the first of private_key_jwt (when a key is
+/// configured), tls_client_auth (when a client certificate is configured),
+/// client_secret_basic, client_secret_post, client_secret_jwt that the server
+/// lists and the configuration can perform.
+std::optional<client_auth_method> choose_auth_method(const std::vector<std::string>& supported, const auth_config& cfg);
+
 /// Parses a Retry-After value: delay-seconds or an HTTP-date (relative to `now`).
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);

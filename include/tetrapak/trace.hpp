@@ -11,8 +11,9 @@
 
 namespace tetrapak {
 
-/// The steps of one token request, in order.
-enum class step { resolve, connect, handshake, write, read_header, read_body, parse };
+/// The steps of one token request, in order (discover only when the token
+/// endpoint comes from a discovery document; it spans the shared fetch).
+enum class step { discover, resolve, connect, handshake, write, read_header, read_body, parse };
 
 std::string_view to_string(step s) noexcept;
 

@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(bad_urls)
 {
     auto c = good();
     c.token_endpoint = "";
-    expect(c, error::missing_token_endpoint, "auth_config.token_endpoint is empty");
+    expect(c, error::missing_token_endpoint, "auth_config.token_endpoint and discovery_document_url are empty");
     c.token_endpoint = "::not a url::";
     BOOST_TEST(run(c).ec == error::invalid_url);
     c.token_endpoint = "http://127.0.0.1:1/token";
