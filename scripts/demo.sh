@@ -8,7 +8,7 @@ build=${BUILD_DIR:-$here/build}
 
 "$here/scripts/install-deps.sh"
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target client_credentials
+cmake --build "$build" -j "$(nproc)" --target client_credentials token_exchange_handler
 
 work=$(mktemp -d)
 cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -32,3 +32,25 @@ TETRAPAK_CLIENT_SECRET=system-secret "$build/example/client_credentials" "$url" 
 echo
 echo "== a wrong secret: the server's error, with its description"
 "$build/example/client_credentials" "$url" basic-client not-the-secret "$work/certs/ca.pem" || echo "(exit status $?, as expected)"
+
+echo
+echo "== token exchange (RFC 8693) in a request handler, grant Automatic, config from a TetraPak JSON file"
+cat >"$work/appsettings.json" <<JSON
+{ "TetraPak": {
+    "DiscoveryDocumentUrl": "https://127.0.0.1:$port/.well-known/openid-configuration",
+    "ClientId": "basic-client", "ClientSecret": "basic-secret",
+    "Services": { "Orders": { "GrantType": "Automatic", "Audience": "urn:tetrapak:orders", "Scope": "read" } } } }
+JSON
+caller_token() { # a caller's JWT from the test server's user-token grant
+  NODE_EXTRA_CA_CERTS="$work/certs/ca.pem" node -e '
+    const [url, user, type] = process.argv.slice(1);
+    fetch(url, { method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded",
+                 authorization: "Basic " + Buffer.from("user-issuer:user-issuer-secret").toString("base64") },
+      body: new URLSearchParams({ grant_type: "urn:tetrapak:test:user-token", username: user, user_type: type }) })
+    .then(r => r.json()).then(j => console.log(j.access_token));' "$url" "$1" "$2"
+}
+echo "-- a user calls in: the token is exchanged"
+"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token alice User)" "$work/certs/ca.pem"
+echo "-- a system identity calls in: client credentials instead"
+"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token nightly-job System)" "$work/certs/ca.pem"

@@ -134,7 +134,13 @@ oidc_server::~oidc_server()
     if (pid_ > 0) {
         kill(pid_, SIGTERM);
         int status = 0;
-        waitpid(pid_, &status, 0);
+        // never wait forever on a stuck child: SIGKILL after 5 s
+        for (int i = 0; i < 500 && waitpid(pid_, &status, WNOHANG) == 0; ++i)
+            usleep(10000);
+        if (waitpid(pid_, &status, WNOHANG) == 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, &status, 0);
+        }
         pid_ = -1;
     }
 }
