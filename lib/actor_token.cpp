@@ -2,6 +2,7 @@
 #include <tetrapak/actor_token.hpp>
 #include <tetrapak/protocol.hpp>
 
+#include "detail/text.hpp"
 #include "detail/token_state.hpp"
 
 #include <boost/json/value.hpp>
@@ -16,22 +17,6 @@ namespace tetrapak {
 namespace {
 
 const boost::json::object empty_claims;
-
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-        if (x >= 'A' && x <= 'Z')
-            x += 32;
-        if (y >= 'A' && y <= 'Z')
-            y += 32;
-        if (x != y)
-            return false;
-    }
-    return true;
-}
 
 std::shared_ptr<detail::token_state> make_state(actor_token::fields f)
 {
@@ -49,7 +34,7 @@ std::shared_ptr<detail::token_state> make_state(actor_token::fields f)
 actor_token::actor_token(std::string raw)
 {
     std::string_view v = raw;
-    if (v.size() > 7 && iequals(v.substr(0, 7), "bearer "))
+    if (v.size() > 7 && detail::iequals(v.substr(0, 7), "bearer "))
         raw.erase(0, 7);
     fields f;
     f.value = std::move(raw);

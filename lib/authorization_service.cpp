@@ -124,9 +124,15 @@ using handler_of = asio::any_completion_handler<void(error_code, T)>;
 /// its associated executor.
 template <class T>
 struct waiter {
-    waiter(handler_of<T> h, diagnostics* d) : handler(std::move(h)), diag(d) {}
+    waiter(handler_of<T> h, diagnostics* d, const asio::any_io_executor& fallback)
+        : handler(std::move(h)), diag(d),
+          work(asio::prefer(asio::get_associated_executor(handler, fallback), asio::execution::outstanding_work.tracked))
+    {
+    }
     handler_of<T> handler;
     diagnostics* diag;
+    /// Keeps the handler's executor (its io_context) running until completion.
+    std::optional<asio::associated_executor_t<handler_of<T>, asio::any_io_executor>> work;
     asio::cancellation_slot slot;
     std::atomic<bool> cancelled{false};
 };
@@ -157,6 +163,7 @@ struct waiter_completion {
         if (w->diag)
             *w->diag = std::move(diag);
         auto handler = std::move(w->handler);
+        w->work.reset();
         w.reset();
         diag = {};
         std::move(handler)(ec, std::move(value));
@@ -176,19 +183,22 @@ template <class T>
 class flight;
 
 /// Installed in a waiter's cancellation slot.
+/// Holds only weak references: the flight and a pending completion own the
+/// waiter, so no cycle forms through a signal the handler itself owns.
 template <class T>
 struct waiter_cancel {
-    std::shared_ptr<waiter<T>> w;
+    std::weak_ptr<waiter<T>> w;
     std::weak_ptr<flight<T>> f;
     void operator()(asio::cancellation_type type)
     {
         using ct = asio::cancellation_type;
         if ((type & (ct::terminal | ct::partial | ct::total)) == ct::none)
             return;
-        if (w->cancelled.exchange(true))
+        auto sw = w.lock();
+        if (!sw || sw->cancelled.exchange(true))
             return;
         if (auto fs = f.lock())
-            fs->abandon(w);
+            fs->abandon(sw);
     }
 };
 
@@ -201,7 +211,7 @@ public:
     explicit flight(asio::any_io_executor ex) : ex_(ex), strand_(asio::make_strand(ex)) {}
     virtual ~flight() = default;
 
-    /// Joins a waiter; false when the flight already finished.
+    /// Joins a waiter; false when the flight finished or was abandoned.
     bool add_waiter(const std::shared_ptr<waiter<T>>& w)
     {
         std::lock_guard lock(mtx_);
@@ -228,6 +238,8 @@ public:
                 }
             }
             last = found && waiters_.empty() && !done_;
+            if (last)
+                done_ = true; // closed: a later caller starts new work instead of joining cancelled work
         }
         if (!found)
             return; // already handed its result; the completion sees `cancelled`
@@ -310,13 +322,22 @@ public:
 private:
     friend struct exchange_op;
 
-    void arm_resolve_timer(std::shared_ptr<bool> timed_out)
+    /// Shared between the resolve step and its timer, whose handler may run
+    /// after the exchange is gone: it touches the resolver only while
+    /// `resolver` is set (both run on the strand).
+    struct resolve_guard {
+        tcp::resolver* resolver = nullptr;
+        bool timed_out = false;
+    };
+
+    void arm_resolve_timer(const std::shared_ptr<resolve_guard>& g)
     {
+        g->resolver = &resolver_;
         timer_.expires_after(limits_.timeouts.connect);
-        timer_.async_wait([this, timed_out](error_code ec) {
-            if (!ec) {
-                *timed_out = true;
-                resolver_.cancel();
+        timer_.async_wait([g](error_code ec) {
+            if (!ec && g->resolver) {
+                g->timed_out = true;
+                g->resolver->cancel();
             }
         });
     }
@@ -382,7 +403,7 @@ private:
 struct exchange_op {
     http_exchange& x;
     step current = step::resolve;
-    std::shared_ptr<bool> resolve_timed_out = std::make_shared<bool>(false);
+    std::shared_ptr<http_exchange::resolve_guard> resolve = std::make_shared<http_exchange::resolve_guard>();
     asio::coroutine coro{};
 
     template <class Self>
@@ -441,10 +462,11 @@ struct exchange_op {
                     return;
             } else {
                 begin(step::resolve);
-                x.arm_resolve_timer(resolve_timed_out);
+                x.arm_resolve_timer(resolve);
                 BOOST_ASIO_CORO_YIELD x.resolver_.async_resolve(ep.host, ep.port, std::move(self));
+                resolve->resolver = nullptr;
                 x.timer_.cancel();
-                if (*resolve_timed_out)
+                if (resolve->timed_out)
                     ec = beast::error::timeout;
                 if (failed(self, ec))
                     return;
@@ -533,17 +555,44 @@ http_response_view view_of(http::response<http::string_body>& res)
     return {res.result_int(), res.body(), res[http::field::retry_after], res[http::field::www_authenticate]};
 }
 
+/// A flight whose work is one http_exchange, cancelled with a signal.
+template <class T>
+class http_flight : public flight<T> {
+protected:
+    using flight<T>::flight;
+
+    void cancel_work() override
+    {
+        stopped_ = true; // remembered for the steps that have not started yet
+        cancel_.emit(asio::cancellation_type::terminal);
+        if (x_)
+            x_->cancel();
+    }
+
+    /// True (and the flight finished) when the work was cancelled before a step.
+    bool stopped()
+    {
+        if (stopped_)
+            this->finish(asio::error::operation_aborted, {}, T{});
+        return stopped_;
+    }
+
+    std::optional<http_exchange> x_;
+    asio::cancellation_signal cancel_;
+    bool stopped_ = false; // strand only
+};
+
 // ---------------------------------------------------------------------------
 // discovery
 
 void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_ptr<const auth_config>& cfg,
-                  handler_of<server_metadata> handler);
+                  diagnostics* diag, handler_of<server_metadata> handler);
 
 /// One fetch of a discovery document, shared by every caller that needs it.
-class discovery_job final : public flight<server_metadata> {
+class discovery_job final : public http_flight<server_metadata> {
 public:
     discovery_job(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, std::string url)
-        : flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), url_(std::move(url))
+        : http_flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), url_(std::move(url))
     {
     }
 
@@ -555,6 +604,8 @@ public:
 private:
     void run()
     {
+        if (stopped())
+            return;
         diagnostics diag;
         auto ep = parse_endpoint(url_, cfg_->allow_insecure_http_on_loopback, diag);
         if (!ep) {
@@ -574,7 +625,7 @@ private:
         if (ec) {
             diag = x_->diag;
             if (ec != asio::error::operation_aborted && diag.client_message().empty())
-                access::client_message(diag) = "fetching " + url_ + ": " + ec.message();
+                access::client_message(diag) = "fetching the discovery document: " + ec.message();
             finish(ec, diag, {});
             return;
         }
@@ -593,49 +644,49 @@ private:
         finish({}, diag, *md);
     }
 
-    void cancel_work() override
-    {
-        cancel_.emit(asio::cancellation_type::terminal);
-        if (x_)
-            x_->cancel();
-    }
-
     std::shared_ptr<service_impl> svc_;
     std::shared_ptr<const auth_config> cfg_;
     std::string url_;
-    std::optional<http_exchange> x_;
-    asio::cancellation_signal cancel_;
 };
 
 void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_ptr<const auth_config>& cfg,
-                  handler_of<server_metadata> handler)
+                  diagnostics* diag, handler_of<server_metadata> handler)
 {
-    auto w = std::make_shared<waiter<server_metadata>>(std::move(handler), nullptr);
+    auto w = std::make_shared<waiter<server_metadata>>(std::move(handler), diag, svc->ex);
     const std::string& url = cfg->discovery_document_url;
     for (;;) {
         std::shared_ptr<discovery_job> job;
+        std::optional<server_metadata> cached;
         bool start = false;
         {
             std::lock_guard lock(svc->mtx);
             auto& e = svc->discovery[url];
             if (e.metadata && std::chrono::steady_clock::now() < e.expires) {
-                auto md = *e.metadata;
-                complete_waiter<server_metadata>(std::move(w), svc->ex, {}, {}, std::move(md));
-                return;
+                cached = e.metadata;
+            } else {
+                job = e.job.lock();
+                if (!job) {
+                    job = std::make_shared<discovery_job>(svc, cfg, url);
+                    e.job = job;
+                    start = true;
+                }
             }
-            job = e.job.lock();
-            if (!job) {
-                job = std::make_shared<discovery_job>(svc, cfg, url);
-                e.job = job;
-                start = true;
-            }
+        }
+        if (cached) {
+            complete_waiter<server_metadata>(std::move(w), svc->ex, {}, {}, std::move(*cached));
+            return;
         }
         if (job->add_waiter(w)) {
             if (start)
                 job->start();
             return;
         }
-        // that fetch finished between the lookup and the join: look again
+        // that fetch finished or was abandoned between the lookup and the join:
+        // forget it, so the next round starts a new one (or finds the cached result)
+        std::lock_guard lock(svc->mtx);
+        auto& e = svc->discovery[url];
+        if (e.job.lock() == job)
+            e.job.reset();
     }
 }
 
@@ -643,11 +694,11 @@ void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_pt
 // token_job
 
 /// One token request: [discovery] -> build -> exchange -> parse.
-class token_job final : public flight<actor_token> {
+class token_job final : public http_flight<actor_token> {
 public:
     token_job(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, grant_type grant,
               actor_token subject)
-        : flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), grant_(grant), subject_(std::move(subject))
+        : http_flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), grant_(grant), subject_(std::move(subject))
     {
     }
 
@@ -666,8 +717,10 @@ private:
 
     void discover()
     {
+        if (stopped())
+            return;
         trace(step::discover, false);
-        get_metadata(svc_, cfg_,
+        get_metadata(svc_, cfg_, &discovery_diag_,
                      asio::bind_executor(strand_, asio::bind_cancellation_slot(
                                                       cancel_.slot(), [self = self()](error_code ec, server_metadata md) {
                                                           self->discovered(ec, std::move(md));
@@ -677,10 +730,12 @@ private:
     void discovered(error_code ec, server_metadata md)
     {
         trace(step::discover, true, ec);
+        if (stopped())
+            return;
         if (ec) {
-            diagnostics diag;
+            diagnostics diag = std::move(discovery_diag_);
             if (ec != asio::error::operation_aborted)
-                access::client_message(diag) = "discovery of " + cfg_->discovery_document_url + " failed";
+                access::client_message(diag) = "discovery: " + std::string(diag.client_message());
             finish(ec, diag, {});
             return;
         }
@@ -701,6 +756,8 @@ private:
 
     void send(const auth_config& cfg)
     {
+        if (stopped())
+            return;
         diagnostics diag;
         grant_inputs in;
         in.grant = grant_;
@@ -742,19 +799,11 @@ private:
             svc_->trace(trace_event{s, finished, ec, finished ? now - discover_start_ : std::chrono::steady_clock::duration{}});
     }
 
-    void cancel_work() override
-    {
-        cancel_.emit(asio::cancellation_type::terminal);
-        if (x_)
-            x_->cancel();
-    }
-
     std::shared_ptr<service_impl> svc_;
     std::shared_ptr<const auth_config> cfg_;
     grant_type grant_;
     actor_token subject_;
-    std::optional<http_exchange> x_;
-    asio::cancellation_signal cancel_;
+    diagnostics discovery_diag_; // written on the strand by the discovery waiter's completion
     std::chrono::steady_clock::time_point discover_start_{};
 };
 
@@ -784,17 +833,22 @@ authorization_service::~authorization_service() = default;
 
 authorization_service::executor_type authorization_service::get_executor() const noexcept { return impl_->ex; }
 
+authorization_service::executor_type authorization_service::executor_of(const detail::service_impl& impl) noexcept
+{
+    return impl.ex;
+}
+
 const auth_config& authorization_service::config() const noexcept { return *impl_->config; }
 
 void authorization_service::set_trace(trace_hook hook) { impl_->trace = std::move(hook); }
 
 void authorization_service::set_grant_resolver(grant_resolver resolver) { impl_->resolver = std::move(resolver); }
 
-void authorization_service::initiate(http_client_options options, diagnostics* diag,
-                                     asio::any_completion_handler<completion_signature> handler)
+void authorization_service::initiate(const std::shared_ptr<detail::service_impl>& impl_, http_client_options options,
+                                     diagnostics* diag, asio::any_completion_handler<completion_signature> handler)
 {
     auto cfg = options.auth_config ? std::move(options.auth_config) : impl_->config;
-    auto w = std::make_shared<detail::waiter<actor_token>>(std::move(handler), diag);
+    auto w = std::make_shared<detail::waiter<actor_token>>(std::move(handler), diag, impl_->ex);
 
     diagnostics d;
     auto grant = impl_->resolver ? impl_->resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);

@@ -3,6 +3,8 @@
 #include <tetrapak/protocol.hpp>
 #include <tetrapak/signing_key.hpp>
 
+#include "detail/text.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/encode.hpp>
@@ -23,39 +25,12 @@ namespace {
 
 using boost::system::error_code;
 using access = detail::diagnostics_access;
+using detail::has_forbidden_char;
+using detail::iequals;
+using detail::valid_scope_token;
 
 constexpr std::int64_t max_expires_in = 10LL * 365 * 24 * 3600; // ten years
 constexpr std::size_t max_diag_text = 2048;
-
-bool has_forbidden_char(std::string_view s) noexcept
-{
-    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
-}
-
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-bool valid_scope_token(std::string_view s) noexcept
-{
-    if (s.empty())
-        return false;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
-            return false;
-    }
-    return true;
-}
 
 template <class T>
 boost::system::result<T> fail(diagnostics& diag, error_code ec, std::string_view detail = {})

@@ -3,6 +3,8 @@
 #include <tetrapak/protocol.hpp>
 #include <tetrapak/settings.hpp>
 
+#include "detail/text.hpp"
+
 #include <boost/json/parse_options.hpp>
 #include <boost/json/stream_parser.hpp>
 
@@ -15,24 +17,15 @@
 namespace tetrapak {
 namespace {
 
+using detail::iequals;
+using detail::valid_scope_token;
+
 using boost::system::error_code;
 using access = detail::diagnostics_access;
 
 constexpr std::int64_t max_lifetime_seconds = 10LL * 365 * 24 * 3600; // ten years
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
-}
 
 std::string_view trim(std::string_view s) noexcept
 {
@@ -50,7 +43,7 @@ std::string fold_name(std::string_view s)
     out.reserve(s.size());
     for (char c : trim(s))
         if (c != '_' && c != '-' && c != ' ')
-            out += lower(c);
+            out += detail::ascii_lower(c);
     return out;
 }
 
@@ -74,19 +67,6 @@ bool is_token(std::string_view s) noexcept
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   extra.find(c) != std::string_view::npos;
         if (!ok)
-            return false;
-    }
-    return true;
-}
-
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-bool valid_scope_token(std::string_view s) noexcept
-{
-    if (s.empty())
-        return false;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
             return false;
     }
     return true;
@@ -580,7 +560,7 @@ std::optional<grant_type> parse_grant_type(std::string_view s) noexcept
         for (char c : s) {
             if (c == '_' || c == '-')
                 continue;
-            if (j == folded.size() || lower(c) != folded[j])
+            if (j == folded.size() || detail::ascii_lower(c) != folded[j])
                 return false;
             ++j;
         }

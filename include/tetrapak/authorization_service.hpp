@@ -61,7 +61,8 @@ public:
     const auth_config& config() const noexcept;
 
     /// Sets a hook that sees every step of every request (for logs, metrics,
-    /// the CLI's --verbose). Call before the first request.
+    /// the CLI's --verbose). Call before the first request. It runs on the
+    /// requests' internal strands: concurrent requests call it concurrently.
     void set_trace(trace_hook hook);
 
     /// Replaces the grant choice (call before the first request).
@@ -99,8 +100,12 @@ public:
     /// so `total` is honoured there as well.
     ///
     /// @par Object lifetimes
-    /// `options` is copied. The service must outlive the operation; a
+    /// `options` is copied. The operation keeps the service's state alive (a
+    /// deferred operation may even outlive the service object); a
     /// `diagnostics` passed by reference must stay valid until the handler runs.
+    /// Emit the cancellation signal from the handler's executor (Asio's rule).
+    /// Name resolution: cancellation and timeouts complete the operation at
+    /// once, but a getaddrinfo call already running finishes in the background.
     template <boost::asio::completion_token_for<completion_signature> CompletionToken =
                   boost::asio::default_completion_token_t<executor_type>>
     auto async_authorize(http_client_options options, CompletionToken&& token = {});
@@ -112,8 +117,9 @@ public:
 
 private:
     struct initiate_authorize;
-    void initiate(http_client_options options, diagnostics* diag,
-                  boost::asio::any_completion_handler<completion_signature> handler);
+    static executor_type executor_of(const detail::service_impl& impl) noexcept;
+    static void initiate(const std::shared_ptr<detail::service_impl>& impl, http_client_options options,
+                         diagnostics* diag, boost::asio::any_completion_handler<completion_signature> handler);
 
     std::shared_ptr<detail::service_impl> impl_;
 };

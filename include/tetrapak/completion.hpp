@@ -117,12 +117,12 @@ struct diagnostics_initiation {
 };
 
 template <class Policy, class Inner, class Initiation, class... Args>
-auto adapt_initiate(Initiation&& init, Inner& inner, Args&&... args)
-    -> decltype(boost::asio::async_initiate<Inner, typename Policy::signature>(
+auto adapt_initiate(Initiation&& init, Inner&& inner, Args&&... args)
+    -> decltype(boost::asio::async_initiate<std::decay_t<Inner>, typename Policy::signature>(
         std::declval<diagnostics_initiation<std::decay_t<Initiation>, Policy>>(), inner,
         std::forward<Args>(args)...))
 {
-    return boost::asio::async_initiate<Inner, typename Policy::signature>(
+    return boost::asio::async_initiate<std::decay_t<Inner>, typename Policy::signature>(
         diagnostics_initiation<std::decay_t<Initiation>, Policy>{std::forward<Initiation>(init)}, inner,
         std::forward<Args>(args)...);
 }
@@ -137,10 +137,10 @@ struct async_result<::tetrapak::as_outcome_t<Inner>, void(boost::system::error_c
     template <class Initiation, class RawToken, class... Args>
     static auto initiate(Initiation&& init, RawToken&& token, Args&&... args)
         -> decltype(::tetrapak::detail::adapt_initiate<::tetrapak::detail::to_outcome>(
-            std::forward<Initiation>(init), token.token, std::forward<Args>(args)...))
+            std::forward<Initiation>(init), std::forward<RawToken>(token).token, std::forward<Args>(args)...))
     {
         return ::tetrapak::detail::adapt_initiate<::tetrapak::detail::to_outcome>(
-            std::forward<Initiation>(init), token.token, std::forward<Args>(args)...);
+            std::forward<Initiation>(init), std::forward<RawToken>(token).token, std::forward<Args>(args)...);
     }
 };
 
@@ -150,10 +150,10 @@ struct async_result<::tetrapak::with_diagnostics_t<Inner>,
     template <class Initiation, class RawToken, class... Args>
     static auto initiate(Initiation&& init, RawToken&& token, Args&&... args)
         -> decltype(::tetrapak::detail::adapt_initiate<::tetrapak::detail::to_exception>(
-            std::forward<Initiation>(init), token.token, std::forward<Args>(args)...))
+            std::forward<Initiation>(init), std::forward<RawToken>(token).token, std::forward<Args>(args)...))
     {
         return ::tetrapak::detail::adapt_initiate<::tetrapak::detail::to_exception>(
-            std::forward<Initiation>(init), token.token, std::forward<Args>(args)...);
+            std::forward<Initiation>(init), std::forward<RawToken>(token).token, std::forward<Args>(args)...);
     }
 };
 

@@ -8,6 +8,7 @@
 #include <tetrapak.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <thread>
 
 using namespace tetrapak;
 using namespace std::chrono_literals;
@@ -132,6 +135,27 @@ BOOST_AUTO_TEST_CASE(emit_after_completion_is_harmless)
     ctx.restart();
     ctx.run();
     BOOST_TEST(calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(handler_executor_is_kept_busy_until_completion)
+{
+    // The service runs on `io` (another thread); the handler is bound to
+    // `app`. app.run() must wait for the handler: the operation holds work on
+    // the handler's executor.
+    auto cfg = test::basic_client(test::default_server());
+    asio::io_context io, app;
+    authorization_service auth(io.get_executor(), cfg);
+    int calls = 0;
+    error_code got;
+    auth.async_authorize({}, asio::bind_executor(app.get_executor(), [&](error_code ec, actor_token) {
+                             ++calls;
+                             got = ec;
+                         }));
+    std::thread t([&] { io.run(); });
+    app.run();
+    t.join();
+    BOOST_TEST(calls == 1);
+    BOOST_TEST(!got, got.message());
 }
 
 BOOST_AUTO_TEST_CASE(awaitable_or_timer_cancels_a_stalled_request)

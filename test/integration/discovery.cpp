@@ -166,6 +166,48 @@ BOOST_AUTO_TEST_CASE(issuer_mismatch_is_refused)
     auth.async_authorize({}, r.diag, [&](error_code ec, actor_token) { r.ec = ec, ++r.calls; });
     ctx.run();
     BOOST_TEST(r.ec == error::discovery_issuer_mismatch);
+    BOOST_TEST(r.diag.client_message().find("issuer") != std::string_view::npos, r.diag); // the detail survives
+}
+
+BOOST_AUTO_TEST_CASE(a_caller_arriving_after_the_last_waiter_left_is_not_cancelled)
+{
+    // A leaves a discovery fetch it was alone on; B arrives before that fetch
+    // is torn down. B must get a fetch of its own, not A's cancelled one.
+    test::oidc_server server({.extra_args = {"--slow-discovery", "200"}});
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), discovering(server));
+    asio::cancellation_signal sig;
+    result a, b;
+    auth.async_authorize({}, asio::bind_cancellation_slot(sig.slot(), [&](error_code ec, actor_token) { a.ec = ec, ++a.calls; }));
+    ctx.run_for(50ms);
+    sig.emit(asio::cancellation_type::terminal);
+    auth.async_authorize({}, b.diag, [&](error_code ec, actor_token t) { b.ec = ec, b.token = t, ++b.calls; });
+    ctx.run();
+    BOOST_TEST(a.ec == asio::error::operation_aborted);
+    BOOST_TEST(b.calls == 1);
+    BOOST_TEST(!b.ec, b.ec.message() << ' ' << b.diag);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_while_the_cached_document_is_handed_over_sends_nothing)
+{
+    auto& server = test::default_server();
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), discovering(server));
+    error_code first = asio::error::would_block;
+    auth.async_authorize({}, [&](error_code ec, actor_token) { first = ec; }); // fills the discovery cache
+    ctx.run();
+    BOOST_TEST_REQUIRE(!first);
+    server.reset_stats();
+    ctx.restart();
+    asio::cancellation_signal sig;
+    result r;
+    auth.async_authorize({}, asio::bind_cancellation_slot(sig.slot(), [&](error_code ec, actor_token) { r.ec = ec, ++r.calls; }));
+    sig.emit(asio::cancellation_type::terminal); // before the job has run at all
+    ctx.run_for(10s);
+    BOOST_TEST(ctx.stopped());
+    BOOST_TEST(r.calls == 1);
+    BOOST_TEST(r.ec == asio::error::operation_aborted);
+    BOOST_TEST(server.stat("token_requests") == 0); // the request was never sent
 }
 
 BOOST_AUTO_TEST_CASE(auth_method_from_the_document)

@@ -12,16 +12,17 @@ namespace tetrapak {
 /// `(handler, http_client_options, diagnostics*)`; the completion adapters in
 /// completion.hpp rely on that.
 struct authorization_service::initiate_authorize {
-    authorization_service* self;
+    std::shared_ptr<detail::service_impl> impl;
 
     using executor_type = authorization_service::executor_type;
-    executor_type get_executor() const noexcept { return self->get_executor(); }
+    executor_type get_executor() const noexcept { return authorization_service::executor_of(*impl); }
 
     template <class Handler>
     void operator()(Handler&& handler, http_client_options options, diagnostics* diag) const
     {
-        self->initiate(std::move(options), diag,
-                       boost::asio::any_completion_handler<completion_signature>(std::forward<Handler>(handler)));
+        authorization_service::initiate(
+            impl, std::move(options), diag,
+            boost::asio::any_completion_handler<completion_signature>(std::forward<Handler>(handler)));
     }
 };
 
@@ -29,7 +30,7 @@ template <boost::asio::completion_token_for<authorization_service::completion_si
 auto authorization_service::async_authorize(http_client_options options, CompletionToken&& token)
 {
     return boost::asio::async_initiate<CompletionToken, completion_signature>(
-        initiate_authorize{this}, token, std::move(options), static_cast<diagnostics*>(nullptr));
+        initiate_authorize{impl_}, token, std::move(options), static_cast<diagnostics*>(nullptr));
 }
 
 template <boost::asio::completion_token_for<authorization_service::completion_signature> CompletionToken>
@@ -37,7 +38,7 @@ auto authorization_service::async_authorize(http_client_options options, diagnos
                                             CompletionToken&& token)
 {
     return boost::asio::async_initiate<CompletionToken, completion_signature>(
-        initiate_authorize{this}, token, std::move(options), &diag);
+        initiate_authorize{impl_}, token, std::move(options), &diag);
 }
 
 } // namespace tetrapak

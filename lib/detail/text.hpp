@@ -1,0 +1,44 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_LIB_DETAIL_TEXT_HPP
+#define TETRAPAK_LIB_DETAIL_TEXT_HPP
+
+// Small ASCII helpers shared by the pure modules (locale-independent).
+
+#include <string_view>
+
+namespace tetrapak::detail {
+
+inline char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    return true;
+}
+
+/// CR, LF or NUL: never allowed in a value bound for a header or form field.
+inline bool has_forbidden_char(std::string_view s) noexcept
+{
+    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+inline bool valid_scope_token(std::string_view s) noexcept
+{
+    if (s.empty())
+        return false;
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+} // namespace tetrapak::detail
+
+#endif
