@@ -45,6 +45,9 @@ public:
     std::string user_token(std::string_view username, std::string_view user_type = "User", int ttl = 300) const;
 
 private:
+    bool start(const server_options& opts, std::string& failure);
+    void stop();
+
     int pid_ = -1;
     int stdin_fd_ = -1;
     unsigned short port_ = 0;

@@ -153,6 +153,7 @@ ossl ca -config "$cnf" -batch -notext -preserveDN \
 # keys for private_key_jwt client authentication
 eckey "$work/client-jwt-es256.key"
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/client-jwt-rs256.key"
+ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/provider-signing.key"
 
 # sanity checks: the good ones verify, the bad ones fail for the right reason
 ossl verify -CAfile "$work/ca.pem" "$work/server.pem" "$work/wronghost.pem" "$work/client.pem"
@@ -175,4 +176,4 @@ chmod 644 "$work"/*.pem
 for f in ca other-ca server other-server wronghost expired client other-client; do
     mv -f "$work/$f.pem" "$work/$f.key" "$out/"
 done
-mv -f "$work/client-jwt-es256.key" "$work/client-jwt-rs256.key" "$out/"
+mv -f "$work/client-jwt-es256.key" "$work/client-jwt-rs256.key" "$work/provider-signing.key" "$out/"

@@ -179,9 +179,14 @@ const EXCHANGE_AUDIENCE_PREFIX = 'urn:tetrapak:';
 // as an RFC 4514 string (most specific RDN first).
 const MTLS_SUBJECT_DN = 'CN=mtls-client,O=tetrapak-asio tests';
 
-// Signing key for JWT access tokens (RS256), fresh for every run. Used by
-// oidc-provider for resource JWTs and by the custom grants below.
-const { privateKey: signingKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+// Signing key for JWT access tokens (RS256), made by gen-certs.sh for each
+// certificate directory (provider-signing.key); generated here only when it
+// is missing. Keeping RSA key generation out of start-up keeps start-up fast
+// and predictable when many servers start on a loaded machine.
+const signingKeyFile = path.join(args.certs, 'provider-signing.key');
+const signingKey = fs.existsSync(signingKeyFile)
+  ? crypto.createPrivateKey(fs.readFileSync(signingKeyFile))
+  : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 const signingPublicKey = crypto.createPublicKey(signingKey);
 const signingJwk = {
   ...signingKey.export({ format: 'jwk' }),
