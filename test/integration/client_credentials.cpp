@@ -1,5 +1,6 @@
 // Client credentials (RFC 6749 §4.4) against the real oidc-provider over TLS.
 #include "oidc_server.hpp"
+#include "fetch.hpp"
 #include "test_config.hpp"
 
 #include <tetrapak.hpp>
@@ -13,27 +14,10 @@ using namespace tetrapak;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using test::default_server;
+using test::fetch;
 
 namespace {
 
-struct fetched {
-    boost::system::error_code ec;
-    actor_token token;
-    diagnostics diag;
-};
-
-fetched fetch(const auth_config& cfg, http_client_options opts = {})
-{
-    asio::io_context ctx;
-    authorization_service auth(ctx.get_executor(), cfg);
-    fetched f;
-    auth.async_authorize(opts, f.diag, [&](boost::system::error_code ec, actor_token t) {
-        f.ec = ec;
-        f.token = std::move(t);
-    });
-    ctx.run();
-    return f;
-}
 
 } // namespace
 
@@ -120,9 +104,7 @@ BOOST_AUTO_TEST_CASE(unknown_grant_is_unsupported_grant_type)
     test::oidc_server server({.extra_args = {"--no-token-exchange"}});
     auto cfg = test::basic_client(server);
     cfg.grant = grant_type::token_exchange;
-    http_client_options o;
-    o.actor_token = actor_token("some-subject-token");
-    auto f = fetch(cfg, o);
+    auto f = fetch(cfg, actor_token("some-subject-token"));
     BOOST_TEST(f.ec == oauth_errc::unsupported_grant_type);
     BOOST_TEST(f.diag.http_status() == 400u);
     BOOST_TEST(f.diag.error() == "unsupported_grant_type");

@@ -2,6 +2,7 @@
 // drives real requests: the server sees the grant, client and audience each
 // level asked for.
 #include "oidc_server.hpp"
+#include "fetch.hpp"
 #include "test_config.hpp"
 
 #include <tetrapak.hpp>
@@ -21,27 +22,6 @@ using boost::system::error_code;
 
 namespace {
 
-struct fetched {
-    error_code ec;
-    actor_token token;
-    diagnostics diag;
-};
-
-fetched fetch(auth_config cfg, const actor_token& subject = {})
-{
-    cfg.tls.ca_file = test::oidc_server::ca_file();
-    asio::io_context ctx;
-    authorization_service auth(ctx.get_executor(), cfg);
-    fetched f;
-    http_client_options o;
-    o.actor_token = subject;
-    auth.async_authorize(o, f.diag, [&](error_code ec, actor_token t) {
-        f.ec = ec;
-        f.token = std::move(t);
-    });
-    ctx.run();
-    return f;
-}
 
 std::string write_config(const std::string& text)
 {
@@ -51,6 +31,13 @@ std::string write_config(const std::string& text)
 }
 
 const char* no_env(const char*) { return nullptr; }
+
+/// The resolved configuration, trusting the test CA.
+test::fetched fetch(auth_config cfg, const actor_token& subject = {})
+{
+    cfg.tls.ca_file = test::oidc_server::ca_file();
+    return test::fetch(cfg, subject);
+}
 
 } // namespace
 

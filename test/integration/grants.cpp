@@ -1,6 +1,7 @@
 // Token exchange (RFC 8693), the Automatic grant, grant None, and every client
 // authentication method, against the real oidc-provider over TLS.
 #include "oidc_server.hpp"
+#include "fetch.hpp"
 #include "test_config.hpp"
 
 #include <tetrapak.hpp>
@@ -13,31 +14,10 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using boost::system::error_code;
 using test::default_server;
+using test::fetch;
 
 namespace {
 
-struct fetched {
-    error_code ec;
-    actor_token token;
-    diagnostics diag;
-};
-
-fetched fetch(const auth_config& cfg, const actor_token& subject = {}, const grant_resolver& resolver = {})
-{
-    asio::io_context ctx;
-    authorization_service auth(ctx.get_executor(), cfg);
-    if (resolver)
-        auth.set_grant_resolver(resolver);
-    fetched f;
-    http_client_options o;
-    o.actor_token = subject;
-    auth.async_authorize(o, f.diag, [&](error_code ec, actor_token t) {
-        f.ec = ec;
-        f.token = std::move(t);
-    });
-    ctx.run();
-    return f;
-}
 
 std::string act_sub(const actor_token& t)
 {

@@ -1,6 +1,7 @@
 // Certificate and host-name verification against the real server serving
 // different certificates.
 #include "oidc_server.hpp"
+#include "fetch.hpp"
 #include "test_config.hpp"
 
 #include <tetrapak.hpp>
@@ -11,27 +12,10 @@
 using namespace tetrapak;
 namespace asio = boost::asio;
 using boost::system::error_code;
+using test::fetch;
 
 namespace {
 
-struct fetched {
-    error_code ec;
-    actor_token token;
-    diagnostics diag;
-};
-
-fetched fetch(const auth_config& cfg)
-{
-    asio::io_context ctx;
-    authorization_service auth(ctx.get_executor(), cfg);
-    fetched f;
-    auth.async_authorize({}, f.diag, [&](error_code ec, actor_token t) {
-        f.ec = ec;
-        f.token = std::move(t);
-    });
-    ctx.run();
-    return f;
-}
 
 void expect_refused(const std::string& cert, std::string_view reason, bool use_localhost = false)
 {

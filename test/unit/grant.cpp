@@ -4,6 +4,8 @@
 #include <tetrapak/signing_key.hpp>
 
 #include <boost/json/parse.hpp>
+#include "../common/form.hpp"
+
 #include <boost/test/unit_test.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -81,15 +83,7 @@ bool verify(EVP_PKEY* pkey, bool ec, std::string_view input, std::string sig)
     return ok;
 }
 
-std::multimap<std::string, std::string> form_params(const std::string& body)
-{
-    std::multimap<std::string, std::string> out;
-    boost::urls::url u("http://x/");
-    u.set_encoded_query(body);
-    for (auto p : u.params(boost::urls::encoding_opts(true, false, false)))
-        out.emplace(p.key, p.value);
-    return out;
-}
+using test::form_params;
 
 auth_config base()
 {

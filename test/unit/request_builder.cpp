@@ -2,6 +2,8 @@
 #include <tetrapak/error.hpp>
 #include <tetrapak/protocol.hpp>
 
+#include "../common/form.hpp"
+
 #include <boost/test/unit_test.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -23,16 +25,7 @@ auth_config base_config()
     return c;
 }
 
-// Decodes the form body with Boost.URL (an independent reader of the encoding).
-std::multimap<std::string, std::string> form_params(const std::string& body)
-{
-    std::multimap<std::string, std::string> out;
-    boost::urls::url u("http://x/");
-    u.set_encoded_query(body);
-    for (auto p : u.params(boost::urls::encoding_opts(true, false, false)))
-        out.emplace(p.key, p.value);
-    return out;
-}
+using test::form_params;
 
 std::string field(const token_request& r, std::string_view name)
 {
