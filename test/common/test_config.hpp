@@ -19,6 +19,17 @@ inline auth_config basic_client(const oidc_server& server)
     return c;
 }
 
+/// A client for an in-process fault server at `url`, trusting the test CA.
+inline auth_config fault_client(const std::string& url)
+{
+    auth_config c;
+    c.client_id = "id";
+    c.client_secret = "secret";
+    c.token_endpoint = url;
+    c.tls.ca_file = oidc_server::ca_file();
+    return c;
+}
+
 } // namespace tetrapak::test
 
 #endif

@@ -1,6 +1,7 @@
 // Responses a real server will not produce: oversized, redirects, garbage.
 #include "fault_server.hpp"
 #include "oidc_server.hpp"
+#include "test_config.hpp"
 
 #include <tetrapak.hpp>
 
@@ -35,11 +36,7 @@ struct fetched {
 
 fetched run(const fault_server& server, std::size_t max_body = 1024 * 1024)
 {
-    auth_config c;
-    c.client_id = "id";
-    c.client_secret = "secret";
-    c.token_endpoint = server.url();
-    c.tls.ca_file = test::oidc_server::ca_file();
+    auto c = test::fault_client(server.url());
     c.max_response_size = max_body;
     asio::io_context ctx;
     authorization_service auth(ctx.get_executor(), c);

@@ -2,6 +2,7 @@
 // that step, exactly once, with no work left behind.
 #include "fault_server.hpp"
 #include "oidc_server.hpp"
+#include "test_config.hpp"
 
 #include <tetrapak.hpp>
 
@@ -25,11 +26,7 @@ struct outcome_of {
 
 outcome_of run(const fault_server& server)
 {
-    auth_config c;
-    c.client_id = "id";
-    c.client_secret = "secret";
-    c.token_endpoint = server.url();
-    c.tls.ca_file = test::oidc_server::ca_file();
+    auto c = test::fault_client(server.url());
     asio::io_context ctx;
     authorization_service auth(ctx.get_executor(), c);
     outcome_of r;

@@ -2,6 +2,7 @@
 // that stall at a chosen point.
 #include "fault_server.hpp"
 #include "oidc_server.hpp"
+#include "test_config.hpp"
 
 #include <tetrapak.hpp>
 
@@ -25,11 +26,7 @@ namespace {
 
 auth_config fast_config(const std::string& url)
 {
-    auth_config c;
-    c.client_id = "id";
-    c.client_secret = "secret";
-    c.token_endpoint = url;
-    c.tls.ca_file = test::oidc_server::ca_file();
+    auto c = test::fault_client(url);
     c.timeouts.connect = 300ms;
     c.timeouts.handshake = 300ms;
     c.timeouts.request = 300ms;

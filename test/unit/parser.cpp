@@ -1,11 +1,11 @@
 // The token response and error parser (RFC 6749 §5.1, §5.2): every shape.
 #include <tetrapak/error.hpp>
 #include <tetrapak/protocol.hpp>
+#include <tetrapak/signing_key.hpp>
 
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <openssl/evp.h>
 
 using namespace tetrapak;
 using namespace std::chrono_literals;
@@ -22,22 +22,11 @@ boost::system::result<actor_token> parse(unsigned status, std::string_view body,
     return parse_token_response({status, body, retry_after, www}, o, d);
 }
 
-std::string b64url(std::string_view s)
-{
-    std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                            static_cast<int>(s.size()));
-    out.resize(static_cast<std::size_t>(n));
-    for (auto& c : out)
-        c = c == '+' ? '-' : c == '/' ? '_' : c;
-    while (!out.empty() && out.back() == '=')
-        out.pop_back();
-    return out;
-}
+using tetrapak::base64url_encode;
 
 std::string make_jwt(std::string_view payload)
 {
-    return b64url(R"({"alg":"RS256","typ":"JWT"})") + "." + b64url(payload) + ".c2lnbmF0dXJl";
+    return base64url_encode(R"({"alg":"RS256","typ":"JWT"})") + "." + base64url_encode(payload) + ".c2lnbmF0dXJl";
 }
 
 } // namespace
@@ -299,15 +288,15 @@ BOOST_AUTO_TEST_CASE(jwt_decoding)
     BOOST_TEST(!decode_jwt_payload("opaque"));
     BOOST_TEST(!decode_jwt_payload("a.b"));
     BOOST_TEST(!decode_jwt_payload("a.b.c.d"));
-    BOOST_TEST(!decode_jwt_payload(b64url("{}") + "." + b64url(R"({"sub":1})") + ".x")); // header lacks alg
-    BOOST_TEST(!decode_jwt_payload(b64url(R"({"alg":"none"})") + "." + b64url("[1]") + ".x"));
-    BOOST_TEST(!decode_jwt_payload(b64url(R"({"alg":"none"})") + ".!!!.x"));
+    BOOST_TEST(!decode_jwt_payload(base64url_encode("{}") + "." + base64url_encode(R"({"sub":1})") + ".x")); // header lacks alg
+    BOOST_TEST(!decode_jwt_payload(base64url_encode(R"({"alg":"none"})") + "." + base64url_encode("[1]") + ".x"));
+    BOOST_TEST(!decode_jwt_payload(base64url_encode(R"({"alg":"none"})") + ".!!!.x"));
     auto p = decode_jwt_payload(make_jwt(R"({"sub":"me","exp":1,"n":"ü"})"));
     BOOST_TEST_REQUIRE(p.has_value());
     BOOST_TEST(p->at("sub").as_string() == "me");
     // every padding length
     for (std::string s : {"{\"a\":1}", "{\"ab\":1}", "{\"abc\":1}"}) {
-        auto q = decode_jwt_payload(b64url(R"({"alg":"x"})") + "." + b64url(s) + ".sig");
+        auto q = decode_jwt_payload(base64url_encode(R"({"alg":"x"})") + "." + base64url_encode(s) + ".sig");
         BOOST_TEST(q.has_value(), s);
     }
 }
