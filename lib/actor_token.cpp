@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <new>
 #include <ostream>
 
 namespace tetrapak {
@@ -26,10 +27,24 @@ std::shared_ptr<detail::token_state> make_state(actor_token::fields f)
         st->claims = std::move(*claims);
         st->jwt = true;
     }
+    if (!st->f.value.empty()) {
+        unsigned int len = 0;
+        if (!EVP_Digest(st->f.value.data(), st->f.value.size(), st->sha256.data(), &len, EVP_sha256(), nullptr))
+            throw std::bad_alloc(); // EVP_Digest only fails when OpenSSL cannot allocate
+    }
     return st;
 }
 
+const std::array<unsigned char, 32> zero_digest{};
+
 } // namespace
+
+namespace detail {
+const std::array<unsigned char, 32>& token_digest(const actor_token& t) noexcept
+{
+    return t.state_ ? t.state_->sha256 : zero_digest;
+}
+} // namespace detail
 
 actor_token::actor_token(std::string raw)
 {
@@ -111,11 +126,7 @@ std::string actor_token::authorization_header() const
 
 std::string actor_token::fingerprint() const
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    auto v = value();
-    if (!EVP_Digest(v.data(), v.size(), md, &len, EVP_sha256(), nullptr))
-        return "????????";
+    const auto& md = detail::token_digest(*this);
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (int i = 0; i < 4; ++i) {

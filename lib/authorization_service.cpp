@@ -5,18 +5,29 @@
 // and OpenSSL stream code.
 //
 //   authorization_service::initiate
-//     -> grant choice (pure)            -> waiter joins a token_job (a flight)
+//     -> grant choice (pure) -> cache lookup (pure, under the service mutex)
+//        hit: complete through the caller's executor [+ start one background renewal]
+//        miss: join the key's token_job in flight, or start one (single-flight)
 //   token_job: [discovery: waits on a shared discovery_job flight]
-//              -> build request (pure) -> http_exchange -> parse (pure) -> every waiter
+//              -> build request (pure) -> http_exchange over a pooled connection
+//              -> parse (pure) -> [retry after a backoff] -> cache -> every waiter
 //
 // A flight<T> is one piece of shared work with the callers waiting on it. A
 // waiter that is cancelled leaves at once; the work is cancelled only when no
-// waiter remains. Issue 4's token cache and single-flight reuse it.
+// waiter remains (a background renewal is never cancelled by a waiter).
+//
+// Executors: each job runs on its own strand; each connection has its own
+// strand, on which its exchange runs; the two meet only through posts.
+// The service mutex guards the cache, the in-flight map and discovery, and is
+// never held across I/O or a handler call.
 
 #include <tetrapak/authorization_service.hpp>
 #include <tetrapak/error.hpp>
 #include <tetrapak/outcome.hpp>
 #include <tetrapak/protocol.hpp>
+
+#include "cache/token_cache.hpp"
+#include "transport/retry.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -43,6 +54,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace tetrapak {
@@ -56,7 +68,120 @@ using boost::system::error_code;
 namespace detail {
 namespace {
 class discovery_job;
-} // namespace
+class token_job;
+
+/// One connection to a token endpoint, with the strand its I/O runs on.
+struct connection {
+    connection(const asio::any_io_executor& ex, ssl::context& tls) : strand(asio::make_strand(ex)), tls_ctx(&tls)
+    {
+        renew();
+    }
+    /// A new, unconnected stream on the same strand.
+    void renew()
+    {
+        stream.emplace(strand, *tls_ctx);
+        buffer.clear();
+    }
+    asio::strand<asio::any_io_executor> strand;
+    ssl::context* tls_ctx;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+    beast::flat_buffer buffer;
+    std::chrono::steady_clock::time_point idle_since{};
+};
+
+struct ssl_session_free {
+    void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
+};
+using ssl_session_ptr = std::shared_ptr<SSL_SESSION>;
+
+/// Idle keep-alive connections and the last TLS session, per endpoint.
+class connection_pool {
+public:
+    /// The most recently used idle connection that is still open, if any.
+    std::unique_ptr<connection> take(const std::string& key, std::chrono::milliseconds idle_timeout)
+    {
+        std::vector<std::unique_ptr<connection>> dead; // closed outside the lock
+        std::unique_ptr<connection> found;
+        {
+            std::lock_guard lock(mtx_);
+            auto it = eps_.find(key);
+            if (it == eps_.end())
+                return nullptr;
+            auto& idle = it->second.idle;
+            const auto now = std::chrono::steady_clock::now();
+            while (!idle.empty() && !found) {
+                auto c = std::move(idle.back());
+                idle.pop_back();
+                if (now - c->idle_since <= idle_timeout && still_open(*c))
+                    found = std::move(c);
+                else
+                    dead.push_back(std::move(c));
+            }
+        }
+        return found;
+    }
+
+    void put(const std::string& key, std::unique_ptr<connection> c, std::size_t max_idle)
+    {
+        std::unique_ptr<connection> drop;
+        c->idle_since = std::chrono::steady_clock::now();
+        std::lock_guard lock(mtx_);
+        auto& idle = eps_[key].idle;
+        idle.push_back(std::move(c));
+        if (idle.size() > max_idle) {
+            drop = std::move(idle.front());
+            idle.erase(idle.begin());
+        }
+    }
+
+    ssl_session_ptr session(const std::string& key)
+    {
+        std::lock_guard lock(mtx_);
+        auto it = eps_.find(key);
+        return it == eps_.end() ? nullptr : it->second.session;
+    }
+
+    void set_session(const std::string& key, SSL_SESSION* s)
+    {
+        ssl_session_ptr p(s, ssl_session_free{});
+        std::lock_guard lock(mtx_);
+        eps_[key].session.swap(p);
+    }
+
+    void forget_session(const std::string& key)
+    {
+        ssl_session_ptr p;
+        std::lock_guard lock(mtx_);
+        if (auto it = eps_.find(key); it != eps_.end())
+            it->second.session.swap(p);
+    }
+
+private:
+    /// An idle connection the server closed (or wrote to) is not reused: a
+    /// non-blocking peek sees the FIN, a reset or stray bytes.
+    static bool still_open(connection& c)
+    {
+        auto& sock = c.stream->next_layer().socket();
+        if (!sock.is_open())
+            return false;
+        error_code ec;
+        sock.non_blocking(true, ec);
+        if (ec)
+            return false;
+        char byte;
+        sock.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+        error_code ignored;
+        sock.non_blocking(false, ignored);
+        return ec == asio::error::would_block;
+    }
+
+    struct per_endpoint {
+        std::vector<std::unique_ptr<connection>> idle;
+        ssl_session_ptr session;
+    };
+    std::mutex mtx_;
+    std::unordered_map<std::string, per_endpoint> eps_;
+};
 
 struct discovery_entry {
     std::optional<server_metadata> metadata;
@@ -64,16 +189,35 @@ struct discovery_entry {
     std::weak_ptr<discovery_job> job;
 };
 
+} // namespace
+
 struct service_impl {
+    explicit service_impl(const auth_config& cfg) : cache(cfg.cache.max_entries) {}
+
     asio::any_io_executor ex;
     std::unique_ptr<ssl::context> own_tls;
     ssl::context* tls = nullptr;
     std::shared_ptr<const auth_config> config;
+    digest own_config_digest{};
     trace_hook trace;
     grant_resolver resolver;
+    metrics_hook metrics;
+    std::atomic<std::uint64_t> counts[metric_count]{};
 
-    std::mutex mtx; // guards `discovery`; never held across I/O or handler calls
+    connection_pool pool;
+
+    std::mutex mtx; // guards what follows; never held across I/O or handler calls
     std::map<std::string, discovery_entry, std::less<>> discovery;
+    token_cache cache;
+    std::unordered_map<cache_key, std::weak_ptr<token_job>, cache_key_hash> inflight;
+    std::chrono::system_clock::time_point last_sweep = std::chrono::system_clock::now();
+
+    void report(metric m, error_code ec = {}, std::chrono::steady_clock::duration elapsed = {})
+    {
+        counts[static_cast<std::size_t>(m)].fetch_add(1, std::memory_order_relaxed);
+        if (metrics)
+            metrics(metrics_event{m, ec, elapsed});
+    }
 };
 
 namespace {
@@ -202,13 +346,28 @@ struct waiter_cancel {
     }
 };
 
+/// For a waiter whose result is already known (a cache hit): a signal that
+/// arrives before its completion ran still wins (waiter_completion checks).
+template <class T>
+void watch_cancellation(const std::shared_ptr<waiter<T>>& w)
+{
+    w->slot = asio::get_associated_cancellation_slot(w->handler);
+    if (w->slot.is_connected())
+        w->slot.template emplace<waiter_cancel<T>>(waiter_cancel<T>{w, {}});
+}
+
 /// One piece of shared work (a token request, a discovery fetch) and the
 /// callers waiting on it. Its I/O runs on its own strand; the waiter list is
 /// guarded by a mutex that is never held across I/O or handler calls.
 template <class T>
 class flight : public std::enable_shared_from_this<flight<T>> {
 public:
-    explicit flight(asio::any_io_executor ex) : ex_(ex), strand_(asio::make_strand(ex)) {}
+    /// A detached flight goes on when its last waiter leaves (a background
+    /// renewal whose result is for the cache, not for one caller).
+    explicit flight(asio::any_io_executor ex, bool detached = false)
+        : ex_(ex), strand_(asio::make_strand(ex)), detached_(detached)
+    {
+    }
     virtual ~flight() = default;
 
     /// Joins a waiter; false when the flight finished or was abandoned.
@@ -237,7 +396,7 @@ public:
                     break;
                 }
             }
-            last = found && waiters_.empty() && !done_;
+            last = found && waiters_.empty() && !done_ && !detached_;
             if (last)
                 done_ = true; // closed: a later caller starts new work instead of joining cancelled work
         }
@@ -267,6 +426,7 @@ protected:
 
     asio::any_io_executor ex_;
     asio::strand<asio::any_io_executor> strand_;
+    const bool detached_;
 
 private:
     std::mutex mtx_;
@@ -275,24 +435,29 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// http_exchange: one HTTP(S) request/response on a new connection
+// http_exchange: one HTTP(S) request/response over a pooled or new connection
 
 struct exchange_limits {
     tetrapak::timeouts timeouts;
     std::size_t max_body;
     std::size_t max_header;
     bool insecure_skip_verify;
+    connection_settings connections; // the service's
 };
 
-class http_exchange {
+/// One request and its response. Started and cancelled from its job's strand;
+/// its I/O runs on its connection's strand, where `done` is called. The
+/// connection goes back to the pool when the answer was read in full and the
+/// server keeps it open; after a failure or a cancellation it is closed.
+class http_exchange : public std::enable_shared_from_this<http_exchange> {
 public:
-    http_exchange(asio::strand<asio::any_io_executor> strand, ssl::context& tls, endpoint ep, exchange_limits limits,
-                  const trace_hook* trace)
-        : ep_(std::move(ep)), limits_(limits), trace_(trace), resolver_(strand), stream_(strand, tls), timer_(strand)
+    using done_handler = std::function<void(error_code)>;
+
+    http_exchange(std::shared_ptr<service_impl> svc, endpoint ep, exchange_limits limits, bool traced)
+        : svc_(std::move(svc)), ep_(std::move(ep)), limits_(limits), traced_(traced),
+          pool_key_((ep_.tls ? "https://" : "http://") + ep_.host + ":" + ep_.port)
     {
-        parser_.emplace();
-        parser_->body_limit(limits_.max_body);
-        parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header));
+        new_parser();
     }
 
     http::request<http::string_body> request;
@@ -302,29 +467,83 @@ public:
     http::response<http::string_body>& response() { return parser_->get(); }
     void release() { parser_.reset(); }
 
-    /// Runs resolve -> connect -> handshake -> write -> read; `handler(error_code)`.
-    template <class Handler>
-    void async_run(Handler&& handler);
+    /// Takes an idle connection (or makes one) and runs the exchange on its strand.
+    void start(done_handler done)
+    {
+        conn_ = svc_->pool.take(pool_key_, limits_.connections.idle_timeout);
+        reused_ = conn_ != nullptr;
+        if (reused_)
+            svc_->report(metric::connection_reused);
+        else
+            conn_ = std::make_unique<connection>(svc_->ex, *svc_->tls);
+        done_ = std::move(done);
+        strand_.emplace(conn_->strand);
+        asio::dispatch(*strand_, [self = shared_from_this()] {
+            if (self->cancelled_) {
+                self->done_(asio::error::operation_aborted);
+                return;
+            }
+            self->async_run(asio::bind_cancellation_slot(self->sig_.slot(), [self](error_code ec) { self->finished(ec); }));
+        });
+    }
 
-    /// Stops what per-operation cancellation cannot reach (the resolver).
-    void cancel() { resolver_.cancel(); }
+    /// Stops the exchange (from the job's strand, after start).
+    void cancel()
+    {
+        if (!strand_)
+            return;
+        asio::post(*strand_, [self = shared_from_this()] {
+            self->cancelled_ = true;
+            self->sig_.emit(asio::cancellation_type::terminal);
+            if (self->resolver_)
+                self->resolver_->cancel(); // getaddrinfo is not reached by per-operation cancellation
+        });
+    }
 
     /// Reports a step to the service's trace hook (if any).
     void trace(step s, bool finished, error_code ec = {})
     {
+        if (!traced_ || !svc_->trace)
+            return;
         auto now = std::chrono::steady_clock::now();
         if (!finished)
             step_start_ = now;
-        if (trace_ && *trace_)
-            (*trace_)(trace_event{s, finished, ec, finished ? now - step_start_ : std::chrono::steady_clock::duration{}});
+        svc_->trace(trace_event{s, finished, ec, finished ? now - step_start_ : std::chrono::steady_clock::duration{}});
     }
 
 private:
     friend struct exchange_op;
 
+    template <class Handler>
+    void async_run(Handler&& handler);
+
+    void new_parser()
+    {
+        parser_.emplace();
+        parser_->body_limit(limits_.max_body);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header));
+    }
+
+    /// On the connection's strand: keep the connection for the next request when it can be.
+    void finished(error_code ec)
+    {
+        if (!ec && !cancelled_ && parser_->is_done() && response().keep_alive() && limits_.connections.max_idle_per_endpoint) {
+            if (ep_.tls && limits_.connections.tls_session_resumption)
+                if (SSL_SESSION* s = SSL_get1_session(conn_->stream->native_handle()))
+                    svc_->pool.set_session(pool_key_, s);
+            svc_->pool.put(pool_key_, std::move(conn_), limits_.connections.max_idle_per_endpoint);
+        } else if (conn_) {
+            error_code ignored;
+            beast::get_lowest_layer(*conn_->stream).socket().close(ignored);
+        }
+        auto done = std::move(done_);
+        done(ec);
+    }
+
+
     /// Shared between the resolve step and its timer, whose handler may run
     /// after the exchange is gone: it touches the resolver only while
-    /// `resolver` is set (both run on the strand).
+    /// `resolver` is set (both run on the connection's strand).
     struct resolve_guard {
         tcp::resolver* resolver = nullptr;
         bool timed_out = false;
@@ -332,9 +551,9 @@ private:
 
     void arm_resolve_timer(const std::shared_ptr<resolve_guard>& g)
     {
-        g->resolver = &resolver_;
-        timer_.expires_after(limits_.timeouts.connect);
-        timer_.async_wait([g](error_code ec) {
+        g->resolver = &*resolver_;
+        timer_->expires_after(limits_.timeouts.connect);
+        timer_->async_wait([g](error_code ec) {
             if (!ec && g->resolver) {
                 g->timed_out = true;
                 g->resolver->cancel();
@@ -344,14 +563,17 @@ private:
 
     error_code prepare_tls()
     {
-        SSL* ssl = stream_.native_handle();
+        SSL* ssl = conn_->stream->native_handle();
         if (!ep_.host_is_ip && !SSL_set_tlsext_host_name(ssl, ep_.host.c_str()))
             return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+        if (limits_.connections.tls_session_resumption)
+            if (auto s = svc_->pool.session(pool_key_))
+                SSL_set_session(ssl, s.get()); // a failed resumption falls back to a full handshake
         if (limits_.insecure_skip_verify) {
-            stream_.set_verify_mode(ssl::verify_none);
+            conn_->stream->set_verify_mode(ssl::verify_none);
             return {};
         }
-        stream_.set_verify_mode(ssl::verify_peer);
+        conn_->stream->set_verify_mode(ssl::verify_peer);
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         int ok = ep_.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str())
@@ -377,28 +599,47 @@ private:
         if (ec == http::error::header_limit)
             return error::header_too_large;
         if (s == step::handshake && ec.category() == asio::error::get_ssl_category()) {
-            long verify = SSL_get_verify_result(stream_.native_handle());
+            long verify = SSL_get_verify_result(conn_->stream->native_handle());
             if (verify != X509_V_OK) {
                 access::client_message(diag) = std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
+                svc_->pool.forget_session(pool_key_);
                 return error::tls_verification_failed;
             }
         }
         return ec;
     }
 
+    /// A reused connection that the server closed while it sat idle fails the
+    /// write or the first read without a byte of answer: such a failure is
+    /// not the request's, and the exchange goes on over a new connection.
+    bool stale(error_code ec) const
+    {
+        if (!reused_ || parser_->got_some())
+            return false;
+        return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+               ec == asio::error::broken_pipe || ec == asio::error::not_connected ||
+               ec == ssl::error::stream_truncated;
+    }
+
+    std::shared_ptr<service_impl> svc_;
     endpoint ep_;
     exchange_limits limits_;
-    const trace_hook* trace_;
-    tcp::resolver resolver_;
-    beast::ssl_stream<beast::tcp_stream> stream_;
-    asio::steady_timer timer_;
-    beast::flat_buffer buffer_;
+    bool traced_;
+    std::string pool_key_;
+    std::unique_ptr<connection> conn_; // connection strand once started
+    std::optional<asio::strand<asio::any_io_executor>> strand_; // the connection's; job strand
+    bool reused_ = false;
+    bool cancelled_ = false; // connection strand
+    done_handler done_;
+    asio::cancellation_signal sig_;
+    std::optional<tcp::resolver> resolver_;
+    std::optional<asio::steady_timer> timer_;
     std::optional<http::response_parser<http::string_body>> parser_;
     tcp::resolver::results_type endpoints_;
     std::chrono::steady_clock::time_point step_start_{};
 };
 
-/// resolve -> connect -> handshake -> write -> read header -> read body.
+/// [resolve -> connect -> handshake] -> write -> read header -> read body.
 /// Checks the cancellation state on every resume.
 struct exchange_op {
     http_exchange& x;
@@ -430,93 +671,129 @@ struct exchange_op {
     }
 
     template <class Self>
+    bool cancelled(Self& self) const
+    {
+        return self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
+    }
+
+    template <class Self>
     bool failed(Self& self, error_code ec)
     {
-        if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
+        if (cancelled(self))
             ec = asio::error::operation_aborted;
         else if (ec)
             ec = x.translate(current, ec);
         x.trace(current, true, ec);
         if (!ec)
             return false;
-        beast::get_lowest_layer(x.stream_).close(); // never reused after a failure or cancellation
+        error_code ignored;
+        beast::get_lowest_layer(*x.conn_->stream).socket().close(ignored); // never reused after a failure or cancellation
         self.complete(ec);
+        return true;
+    }
+
+    /// True when the step failed on a connection the server had closed: the
+    /// connection is replaced and the exchange starts over.
+    template <class Self>
+    bool replace_stale(Self& self, error_code ec)
+    {
+        if (!ec || cancelled(self) || !x.stale(ec))
+            return false;
+        x.trace(current, true, ec);
+        x.conn_->renew();
+        x.reused_ = false;
+        x.new_parser();
         return true;
     }
 
     template <class Self>
     void resume(Self& self, error_code ec)
     {
-        auto& tcp_layer = beast::get_lowest_layer(x.stream_);
+        auto lowest = [this]() -> beast::tcp_stream& { return beast::get_lowest_layer(*x.conn_->stream); };
         const auto& ep = x.ep_;
         const auto& to = x.limits_.timeouts;
         BOOST_ASIO_CORO_REENTER(coro)
         {
-            if (ep.host_is_ip) {
-                begin(step::connect);
-                tcp_layer.expires_after(to.connect);
-                BOOST_ASIO_CORO_YIELD tcp_layer.async_connect(
-                    tcp::endpoint(asio::ip::make_address(ep.host), static_cast<unsigned short>(std::stoi(ep.port))),
-                    std::move(self));
-                if (failed(self, ec))
-                    return;
-            } else {
-                begin(step::resolve);
-                x.arm_resolve_timer(resolve);
-                BOOST_ASIO_CORO_YIELD x.resolver_.async_resolve(ep.host, ep.port, std::move(self));
-                resolve->resolver = nullptr;
-                x.timer_.cancel();
-                if (resolve->timed_out)
-                    ec = beast::error::timeout;
-                if (failed(self, ec))
-                    return;
-                begin(step::connect);
-                tcp_layer.expires_after(to.connect);
-                BOOST_ASIO_CORO_YIELD tcp_layer.async_connect(x.endpoints_, std::move(self));
-                if (failed(self, ec))
-                    return;
-            }
+            for (;;) {
+                if (!x.reused_) {
+                    if (ep.host_is_ip) {
+                        begin(step::connect);
+                        lowest().expires_after(to.connect);
+                        BOOST_ASIO_CORO_YIELD lowest().async_connect(
+                            tcp::endpoint(asio::ip::make_address(ep.host), static_cast<unsigned short>(std::stoi(ep.port))),
+                            std::move(self));
+                        if (failed(self, ec))
+                            return;
+                    } else {
+                        begin(step::resolve);
+                        if (!x.resolver_) {
+                            x.resolver_.emplace(x.conn_->strand);
+                            x.timer_.emplace(x.conn_->strand);
+                        }
+                        x.arm_resolve_timer(resolve);
+                        BOOST_ASIO_CORO_YIELD x.resolver_->async_resolve(ep.host, ep.port, std::move(self));
+                        resolve->resolver = nullptr;
+                        x.timer_->cancel();
+                        if (resolve->timed_out)
+                            ec = beast::error::timeout;
+                        if (failed(self, ec))
+                            return;
+                        begin(step::connect);
+                        lowest().expires_after(to.connect);
+                        BOOST_ASIO_CORO_YIELD lowest().async_connect(x.endpoints_, std::move(self));
+                        if (failed(self, ec))
+                            return;
+                    }
+                    x.svc_->report(metric::connection_opened);
 
-            if (ep.tls) {
-                begin(step::handshake);
-                ec = x.prepare_tls();
-                if (!ec) {
-                    tcp_layer.expires_after(to.handshake);
-                    BOOST_ASIO_CORO_YIELD x.stream_.async_handshake(ssl::stream_base::client, std::move(self));
+                    if (ep.tls) {
+                        begin(step::handshake);
+                        ec = x.prepare_tls();
+                        if (!ec) {
+                            lowest().expires_after(to.handshake);
+                            BOOST_ASIO_CORO_YIELD x.conn_->stream->async_handshake(ssl::stream_base::client, std::move(self));
+                        }
+                        if (failed(self, ec))
+                            return;
+                        if (SSL_session_reused(x.conn_->stream->native_handle()))
+                            x.svc_->report(metric::tls_resumed);
+                    }
                 }
+
+                begin(step::write);
+                x.sent_at = std::chrono::system_clock::now();
+                lowest().expires_after(to.request);
+                if (ep.tls)
+                    BOOST_ASIO_CORO_YIELD http::async_write(*x.conn_->stream, x.request, std::move(self));
+                else
+                    BOOST_ASIO_CORO_YIELD http::async_write(lowest(), x.request, std::move(self));
+                if (replace_stale(self, ec))
+                    continue;
                 if (failed(self, ec))
                     return;
+
+                begin(step::read_header);
+                lowest().expires_after(to.response_header);
+                if (ep.tls)
+                    BOOST_ASIO_CORO_YIELD http::async_read_header(*x.conn_->stream, x.conn_->buffer, *x.parser_, std::move(self));
+                else
+                    BOOST_ASIO_CORO_YIELD http::async_read_header(lowest(), x.conn_->buffer, *x.parser_, std::move(self));
+                if (replace_stale(self, ec))
+                    continue;
+                if (failed(self, ec))
+                    return;
+                break;
             }
-
-            begin(step::write);
-            x.sent_at = std::chrono::system_clock::now();
-            tcp_layer.expires_after(to.request);
-            if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_write(x.stream_, x.request, std::move(self));
-            else
-                BOOST_ASIO_CORO_YIELD http::async_write(tcp_layer, x.request, std::move(self));
-            if (failed(self, ec))
-                return;
-
-            begin(step::read_header);
-            tcp_layer.expires_after(to.response_header);
-            if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_read_header(x.stream_, x.buffer_, *x.parser_, std::move(self));
-            else
-                BOOST_ASIO_CORO_YIELD http::async_read_header(tcp_layer, x.buffer_, *x.parser_, std::move(self));
-            if (failed(self, ec))
-                return;
 
             begin(step::read_body);
-            tcp_layer.expires_after(to.response_body);
+            lowest().expires_after(to.response_body);
             if (ep.tls)
-                BOOST_ASIO_CORO_YIELD http::async_read(x.stream_, x.buffer_, *x.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read(*x.conn_->stream, x.conn_->buffer, *x.parser_, std::move(self));
             else
-                BOOST_ASIO_CORO_YIELD http::async_read(tcp_layer, x.buffer_, *x.parser_, std::move(self));
+                BOOST_ASIO_CORO_YIELD http::async_read(lowest(), x.conn_->buffer, *x.parser_, std::move(self));
             if (failed(self, ec))
                 return;
-            tcp_layer.expires_never();
-            tcp_layer.close(); // one request per connection in this version
+            lowest().expires_never();
             self.complete(error_code{});
         }
     }
@@ -525,13 +802,13 @@ struct exchange_op {
 template <class Handler>
 void http_exchange::async_run(Handler&& handler)
 {
-    asio::async_compose<Handler, void(error_code)>(exchange_op{*this}, handler, resolver_.get_executor());
+    asio::async_compose<Handler, void(error_code)>(exchange_op{*this}, handler, conn_->strand);
 }
 
-exchange_limits limits_of(const auth_config& cfg)
+exchange_limits limits_of(const auth_config& cfg, const service_impl& svc)
 {
     return {cfg.timeouts, cfg.max_response_size, cfg.max_header_size,
-            cfg.tls.insecure_disable_verification_i_know_what_i_am_doing};
+            cfg.tls.insecure_disable_verification_i_know_what_i_am_doing, svc.config->connections};
 }
 
 http::request<http::string_body> make_request(http::verb method, const endpoint& ep,
@@ -555,7 +832,8 @@ http_response_view view_of(http::response<http::string_body>& res)
     return {res.result_int(), res.body(), res[http::field::retry_after], res[http::field::www_authenticate]};
 }
 
-/// A flight whose work is one http_exchange, cancelled with a signal.
+/// A flight whose work is http_exchanges, cancelled with a signal (backoff
+/// waits, the discovery wait) and through the exchange.
 template <class T>
 class http_flight : public flight<T> {
 protected:
@@ -573,11 +851,22 @@ protected:
     bool stopped()
     {
         if (stopped_)
-            this->finish(asio::error::operation_aborted, {}, T{});
+            on_stopped();
         return stopped_;
     }
+    virtual void on_stopped() { this->finish(asio::error::operation_aborted, {}, T{}); }
 
-    std::optional<http_exchange> x_;
+    /// Starts `x_`; `then(ec)` runs on this flight's strand.
+    template <class Then>
+    void run_exchange(Then then)
+    {
+        auto self = this->shared_from_this();
+        x_->start([self, strand = this->strand_, then = std::move(then)](error_code ec) mutable {
+            asio::post(strand, [self, then = std::move(then), ec]() mutable { then(ec); });
+        });
+    }
+
+    std::shared_ptr<http_exchange> x_;
     asio::cancellation_signal cancel_;
     bool stopped_ = false; // strand only
 };
@@ -613,18 +902,19 @@ private:
             finish(error::config_bad_url, diag, {});
             return;
         }
-        x_.emplace(strand_, *svc_->tls, *ep, limits_of(*cfg_), nullptr);
+        x_ = std::make_shared<http_exchange>(svc_, *ep, limits_of(*cfg_, *svc_), false);
         x_->request = make_request(http::verb::get, *ep, {{"Accept", "application/json"}, {"User-Agent", cfg_->user_agent}}, {});
-        auto self = std::static_pointer_cast<discovery_job>(shared_from_this());
-        x_->async_run(asio::bind_cancellation_slot(cancel_.slot(), [self](error_code ec) { self->done(ec); }));
+        run_exchange([self = std::static_pointer_cast<discovery_job>(shared_from_this())](error_code ec) { self->done(ec); });
     }
 
     void done(error_code ec)
     {
         diagnostics diag;
+        if (stopped())
+            return;
         if (ec) {
             diag = x_->diag;
-            if (ec != asio::error::operation_aborted && diag.client_message().empty())
+            if (diag.client_message().empty())
                 access::client_message(diag) = "fetching the discovery document: " + ec.message();
             finish(ec, diag, {});
             return;
@@ -654,61 +944,64 @@ void get_metadata(const std::shared_ptr<service_impl>& svc, const std::shared_pt
 {
     auto w = std::make_shared<waiter<server_metadata>>(std::move(handler), diag, svc->ex);
     const std::string& url = cfg->discovery_document_url;
-    for (;;) {
-        std::shared_ptr<discovery_job> job;
-        std::optional<server_metadata> cached;
-        bool start = false;
-        {
-            std::lock_guard lock(svc->mtx);
-            auto& e = svc->discovery[url];
-            if (e.metadata && std::chrono::steady_clock::now() < e.expires) {
-                cached = e.metadata;
-            } else {
-                job = e.job.lock();
-                if (!job) {
-                    job = std::make_shared<discovery_job>(svc, cfg, url);
-                    e.job = job;
-                    start = true;
-                }
-            }
-        }
-        if (cached) {
-            complete_waiter<server_metadata>(std::move(w), svc->ex, {}, {}, std::move(*cached));
-            return;
-        }
-        if (job->add_waiter(w)) {
-            if (start)
-                job->start();
-            return;
-        }
-        // that fetch finished or was abandoned between the lookup and the join:
-        // forget it, so the next round starts a new one (or finds the cached result)
+    std::shared_ptr<discovery_job> job;
+    std::optional<server_metadata> cached;
+    bool start = false;
+    {
         std::lock_guard lock(svc->mtx);
         auto& e = svc->discovery[url];
-        if (e.job.lock() == job)
-            e.job.reset();
+        if (e.metadata && std::chrono::steady_clock::now() < e.expires) {
+            cached = e.metadata;
+        } else {
+            job = e.job.lock();
+            if (!job || !job->add_waiter(w)) { // none, or it finished or was abandoned: start anew
+                job = std::make_shared<discovery_job>(svc, cfg, url);
+                e.job = job;
+                job->add_waiter(w);
+                start = true;
+            }
+        }
+    }
+    if (cached) {
+        watch_cancellation(w);
+        complete_waiter<server_metadata>(std::move(w), svc->ex, {}, {}, std::move(*cached));
+    } else if (start) {
+        job->start();
     }
 }
 
 // ---------------------------------------------------------------------------
 // token_job
 
-/// One token request: [discovery] -> build -> exchange -> parse.
+/// Everything one fetch is for.
+struct fetch_request {
+    std::shared_ptr<const auth_config> cfg;
+    grant_type grant = grant_type::client_credentials;
+    actor_token subject;
+    cache_key key;
+    std::string refresh_token; ///< renew with it (RFC 6749 §6) when non-empty
+    bool background = false;   ///< a refresh-ahead renewal: the result is for the cache
+};
+
+/// One token fetch for one cache key: [discovery] -> build -> exchange ->
+/// parse, with retries, then the cache, then every waiter.
 class token_job final : public http_flight<actor_token> {
 public:
-    token_job(std::shared_ptr<service_impl> svc, std::shared_ptr<const auth_config> cfg, grant_type grant,
-              actor_token subject)
-        : http_flight(svc->ex), svc_(std::move(svc)), cfg_(std::move(cfg)), grant_(grant), subject_(std::move(subject))
+    token_job(std::shared_ptr<service_impl> svc, fetch_request req)
+        : http_flight(svc->ex, req.background), svc_(std::move(svc)), req_(std::move(req)), timer_(strand_)
     {
     }
 
     void start()
     {
-        asio::dispatch(strand_, [self = std::static_pointer_cast<token_job>(shared_from_this())] {
-            if (self->cfg_->token_endpoint.empty() && !self->cfg_->discovery_document_url.empty())
+        asio::dispatch(strand_, [self = self()] {
+            self->began_ = std::chrono::steady_clock::now();
+            if (self->req_.cfg->token_endpoint.empty() && !self->req_.cfg->discovery_document_url.empty()) {
                 self->discover();
-            else
-                self->send(*self->cfg_);
+            } else {
+                self->resolved_ = self->req_.cfg;
+                self->send();
+            }
         });
     }
 
@@ -720,7 +1013,7 @@ private:
         if (stopped())
             return;
         trace(step::discover, false);
-        get_metadata(svc_, cfg_, &discovery_diag_,
+        get_metadata(svc_, req_.cfg, &discovery_diag_,
                      asio::bind_executor(strand_, asio::bind_cancellation_slot(
                                                       cancel_.slot(), [self = self()](error_code ec, server_metadata md) {
                                                           self->discovered(ec, std::move(md));
@@ -736,58 +1029,160 @@ private:
             diagnostics diag = std::move(discovery_diag_);
             if (ec != asio::error::operation_aborted)
                 access::client_message(diag) = "discovery: " + std::string(diag.client_message());
-            finish(ec, diag, {});
+            fail(ec, diag);
             return;
         }
-        auto resolved = *cfg_;
-        resolved.token_endpoint = md.token_endpoint;
-        if (cfg_->auth_method_from_discovery) {
-            auto m = choose_auth_method(md.token_endpoint_auth_methods_supported, *cfg_);
+        auto resolved = std::make_shared<auth_config>(*req_.cfg);
+        resolved->token_endpoint = md.token_endpoint;
+        if (req_.cfg->auth_method_from_discovery) {
+            auto m = choose_auth_method(md.token_endpoint_auth_methods_supported, *req_.cfg);
             if (!m) {
                 diagnostics diag;
                 access::client_message(diag) = "no token_endpoint_auth_methods_supported entry fits this configuration";
-                finish(error::unsupported_auth_method, diag, {});
+                fail(error::unsupported_auth_method, diag);
                 return;
             }
-            resolved.auth_method = *m;
+            resolved->auth_method = *m;
         }
-        send(resolved);
+        resolved_ = std::move(resolved);
+        send();
     }
 
-    void send(const auth_config& cfg)
+    /// One attempt: a new request each time (a fresh client assertion).
+    void send()
     {
         if (stopped())
             return;
+        ++attempts_;
         diagnostics diag;
         grant_inputs in;
-        in.grant = grant_;
-        in.subject = &subject_;
-        auto req = build_token_request(cfg, in, diag); // a new client assertion on every attempt
+        in.grant = req_.grant;
+        in.subject = &req_.subject;
+        if (!refresh_rejected_)
+            in.refresh_token = req_.refresh_token;
+        auto req = build_token_request(*resolved_, in, diag);
         if (!req) {
-            finish(req.error(), diag, {});
+            fail(req.error(), diag);
             return;
         }
-        x_.emplace(strand_, *svc_->tls, req->endpoint, limits_of(cfg), &svc_->trace);
+        x_ = std::make_shared<http_exchange>(svc_, req->endpoint, limits_of(*resolved_, *svc_), true);
         x_->request = make_request(http::verb::post, req->endpoint, req->fields, std::move(req->body));
-        x_->async_run(asio::bind_cancellation_slot(cancel_.slot(), [self = self()](error_code ec) { self->received(ec); }));
+        run_exchange([self = self()](error_code ec) { self->received(ec); });
     }
 
     void received(error_code ec)
     {
+        if (stopped())
+            return;
         if (ec) {
-            finish(ec, x_->diag, {});
+            retry_or_fail(ec, x_->diag);
             return;
         }
         x_->trace(step::parse, false);
         diagnostics diag;
-        parse_options popts{x_->sent_at, cfg_->default_lifetime};
+        parse_options popts{x_->sent_at, resolved_->default_lifetime};
         auto token = parse_token_response(view_of(x_->response()), popts, diag);
         x_->release(); // free the body before completing
         x_->trace(step::parse, true, token ? error_code{} : token.error());
         if (token)
-            finish({}, diag, *token);
+            succeed(std::move(*token));
         else
-            finish(token.error(), diag, {});
+            retry_or_fail(token.error(), diag);
+    }
+
+    void retry_or_fail(error_code ec, const diagnostics& diag)
+    {
+        if (ec == asio::error::operation_aborted) {
+            fail(ec, {});
+            return;
+        }
+        if (ec == oauth_errc::invalid_grant && !req_.refresh_token.empty() && !refresh_rejected_) {
+            // RFC 6749 §6: the refresh token was rejected; the original grant, once.
+            refresh_rejected_ = true;
+            {
+                std::lock_guard lock(svc_->mtx);
+                svc_->cache.drop_refresh_token(req_.key);
+            }
+            --attempts_;
+            send();
+            return;
+        }
+        auto delay = retry_delay(resolved_->retry, attempts_, ec, diag, random_unit());
+        if (!delay) {
+            fail(ec, diag);
+            return;
+        }
+        svc_->report(metric::retry, ec, *delay);
+        timer_.expires_after(*delay);
+        timer_.async_wait(asio::bind_executor(
+            strand_, asio::bind_cancellation_slot(cancel_.slot(), [self = self()](error_code) {
+                if (!self->stopped())
+                    self->send();
+            })));
+    }
+
+    void succeed(actor_token token)
+    {
+        if (std::exchange(over_, true))
+            return;
+        const auto now = std::chrono::system_clock::now();
+        const auto& cs = req_.cfg->cache;
+        std::optional<sys_clock::time_point> subject_exp;
+        if (req_.grant == grant_type::token_exchange)
+            subject_exp = req_.subject.expires_at();
+        std::optional<token_times> times;
+        if (cs.enabled)
+            times = token_lifetime(token, x_->sent_at, subject_exp, cs, random_unit());
+        {
+            std::lock_guard lock(svc_->mtx);
+            if (times) {
+                std::string rt(token.refresh_token().value_or(std::string_view()));
+                if (rt.empty() && !refresh_rejected_)
+                    rt = req_.refresh_token; // RFC 6749 §6: the old one stays valid when no new one is issued
+                svc_->cache.store(req_.key, token, *times, std::move(rt));
+            } else if (req_.background) {
+                svc_->cache.renewal_failed(req_.key, now, now);
+            }
+            if (now - svc_->last_sweep > std::chrono::seconds(60)) {
+                svc_->cache.sweep(now);
+                svc_->last_sweep = now;
+            }
+            forget();
+        }
+        svc_->report(metric::fetch, {}, std::chrono::steady_clock::now() - began_);
+        if (req_.background)
+            svc_->report(metric::renewal_succeeded);
+        finish({}, {}, token);
+    }
+
+    void fail(error_code ec, const diagnostics& diag)
+    {
+        if (std::exchange(over_, true))
+            return;
+        const auto now = std::chrono::system_clock::now();
+        {
+            std::lock_guard lock(svc_->mtx);
+            auto ra = diag.retry_after();
+            if (ra && ec != asio::error::operation_aborted)
+                svc_->cache.block(req_.key, now + *ra, remembered_failure{ec, diag});
+            // Stale-if-error: a renewal that failed is tried again later while the token is served.
+            auto again = now + std::chrono::seconds(ra ? ra->count() : 0) + std::chrono::seconds(5);
+            svc_->cache.renewal_failed(req_.key, now, again);
+            forget();
+        }
+        if (ec != asio::error::operation_aborted)
+            svc_->report(req_.background ? metric::renewal_failed : metric::failure, ec);
+        finish(ec, diag, {});
+    }
+
+    void on_stopped() override { fail(asio::error::operation_aborted, {}); }
+
+    /// Removes this job from the in-flight map (service mutex held).
+    void forget()
+    {
+        auto it = svc_->inflight.find(req_.key);
+        if (it != svc_->inflight.end() && it->second.lock().get() == this)
+            svc_->inflight.erase(it);
     }
 
     void trace(step s, bool finished, error_code ec = {})
@@ -800,30 +1195,36 @@ private:
     }
 
     std::shared_ptr<service_impl> svc_;
-    std::shared_ptr<const auth_config> cfg_;
-    grant_type grant_;
-    actor_token subject_;
+    fetch_request req_;
+    std::shared_ptr<const auth_config> resolved_; // after discovery
+    asio::steady_timer timer_;                    // backoff
+    int attempts_ = 0;
+    bool refresh_rejected_ = false;
+    bool over_ = false; // succeed or fail ran
     diagnostics discovery_diag_; // written on the strand by the discovery waiter's completion
     std::chrono::steady_clock::time_point discover_start_{};
+    std::chrono::steady_clock::time_point began_{};
 };
 
 } // namespace
 } // namespace detail
 
 authorization_service::authorization_service(executor_type ex, auth_config config)
-    : impl_(std::make_shared<detail::service_impl>())
+    : impl_(std::make_shared<detail::service_impl>(config))
 {
     impl_->ex = std::move(ex);
     impl_->own_tls = detail::make_tls_context(config.tls);
     impl_->tls = impl_->own_tls.get();
+    impl_->own_config_digest = detail::config_digest(config);
     impl_->config = std::make_shared<const auth_config>(std::move(config));
 }
 
 authorization_service::authorization_service(executor_type ex, ssl::context& tls, auth_config config)
-    : impl_(std::make_shared<detail::service_impl>())
+    : impl_(std::make_shared<detail::service_impl>(config))
 {
     impl_->ex = std::move(ex);
     impl_->tls = &tls;
+    impl_->own_config_digest = detail::config_digest(config);
     impl_->config = std::make_shared<const auth_config>(std::move(config));
 }
 
@@ -844,25 +1245,136 @@ void authorization_service::set_trace(trace_hook hook) { impl_->trace = std::mov
 
 void authorization_service::set_grant_resolver(grant_resolver resolver) { impl_->resolver = std::move(resolver); }
 
+void authorization_service::set_metrics(metrics_hook hook) { impl_->metrics = std::move(hook); }
+
+service_stats authorization_service::stats() const noexcept
+{
+    service_stats s;
+    for (std::size_t i = 0; i < metric_count; ++i)
+        s.counts[i] = impl_->counts[i].load(std::memory_order_relaxed);
+    return s;
+}
+
+namespace detail {
+namespace {
+
+/// The grant for `options` and the cache key it is fetched under.
+struct keyed_grant {
+    std::shared_ptr<const auth_config> cfg;
+    grant_type grant;
+    cache_key key;
+};
+
+boost::system::result<keyed_grant> key_of(service_impl& impl, http_client_options& options, diagnostics& d)
+{
+    auto cfg = options.auth_config ? std::move(options.auth_config) : impl.config;
+    auto grant = impl.resolver ? impl.resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);
+    if (grant && cfg->token_endpoint.empty() && cfg->discovery_document_url.empty()) {
+        diagnostics_access::client_message(d) = "auth_config.token_endpoint and discovery_document_url are empty";
+        grant = error::missing_token_endpoint;
+    }
+    if (!grant)
+        return grant.error();
+    const digest cd = cfg == impl.config ? impl.own_config_digest : config_digest(*cfg);
+    auto key = make_cache_key(cd, *grant, options.actor_token);
+    return keyed_grant{std::move(cfg), *grant, key};
+}
+
+} // namespace
+} // namespace detail
+
+bool authorization_service::invalidate(http_client_options options)
+{
+    diagnostics d;
+    auto k = detail::key_of(*impl_, options, d);
+    if (!k)
+        return false;
+    std::lock_guard lock(impl_->mtx);
+    return impl_->cache.invalidate(k->key);
+}
+
+void authorization_service::clear_cache()
+{
+    std::lock_guard lock(impl_->mtx);
+    impl_->cache.clear();
+}
+
+std::size_t authorization_service::cache_size() const
+{
+    std::lock_guard lock(impl_->mtx);
+    return impl_->cache.size();
+}
+
 void authorization_service::initiate(const std::shared_ptr<detail::service_impl>& impl_, http_client_options options,
                                      diagnostics* diag, asio::any_completion_handler<completion_signature> handler)
 {
-    auto cfg = options.auth_config ? std::move(options.auth_config) : impl_->config;
-    auto w = std::make_shared<detail::waiter<actor_token>>(std::move(handler), diag, impl_->ex);
-
+    using namespace detail;
+    auto w = std::make_shared<waiter<actor_token>>(std::move(handler), diag, impl_->ex);
     diagnostics d;
-    auto grant = impl_->resolver ? impl_->resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);
-    if (grant && cfg->token_endpoint.empty() && cfg->discovery_document_url.empty()) {
-        detail::diagnostics_access::client_message(d) = "auth_config.token_endpoint and discovery_document_url are empty";
-        grant = error::missing_token_endpoint;
-    }
-    if (!grant) {
-        detail::complete_waiter<actor_token>(std::move(w), impl_->ex, grant.error(), std::move(d), {});
+    auto k = key_of(*impl_, options, d);
+    if (!k) {
+        complete_waiter<actor_token>(std::move(w), impl_->ex, k.error(), std::move(d), {});
         return;
     }
-    auto job = std::make_shared<detail::token_job>(impl_, std::move(cfg), *grant, std::move(options.actor_token));
-    job->add_waiter(w);
-    job->start();
+    const bool caching = k->cfg->cache.enabled;
+    const auto now = std::chrono::system_clock::now();
+
+    token_cache::lookup_result hit;
+    std::shared_ptr<token_job> job, renewal;
+    bool joined = false;
+    {
+        std::lock_guard lock(impl_->mtx);
+        if (caching)
+            hit = impl_->cache.lookup(k->key, now);
+        if (options.force_authorization && hit.st != token_cache::state::blocked) {
+            if (hit.st == token_cache::state::renew)
+                impl_->cache.renewal_failed(k->key, now, now); // not started after all: the fetch below renews
+            hit.st = token_cache::state::miss;
+        }
+        auto& slot = impl_->inflight[k->key];
+        auto running = slot.lock();
+        if (hit.st == token_cache::state::renew) {
+            if (!running) { // one background renewal; a fetch already running renews the entry anyway
+                fetch_request r{k->cfg, k->grant, options.actor_token, k->key, std::move(hit.refresh_token), true};
+                renewal = std::make_shared<token_job>(impl_, std::move(r));
+                slot = renewal;
+            }
+        } else if (hit.st == token_cache::state::miss) {
+            if (running && running->add_waiter(w)) {
+                joined = true;
+            } else {
+                fetch_request r{k->cfg, k->grant, std::move(options.actor_token), k->key, std::move(hit.refresh_token), false};
+                job = std::make_shared<token_job>(impl_, std::move(r));
+                job->add_waiter(w);
+                slot = job;
+            }
+        }
+        if (!slot.lock())
+            impl_->inflight.erase(k->key);
+    }
+
+    switch (hit.st) {
+    case token_cache::state::fresh:
+    case token_cache::state::renew:
+        impl_->report(metric::cache_hit);
+        watch_cancellation(w);
+        complete_waiter<actor_token>(std::move(w), impl_->ex, {}, {}, std::move(hit.token));
+        if (renewal) {
+            impl_->report(metric::renewal_started);
+            renewal->start();
+        }
+        return;
+    case token_cache::state::blocked:
+        impl_->report(metric::retry_after_honoured, hit.failure.ec);
+        watch_cancellation(w);
+        complete_waiter<actor_token>(std::move(w), impl_->ex, hit.failure.ec, std::move(hit.failure.diag), {});
+        return;
+    case token_cache::state::miss:
+        impl_->report(joined ? metric::coalesced : metric::cache_miss);
+        if (job)
+            job->start();
+        return;
+    }
 }
 
 } // namespace tetrapak

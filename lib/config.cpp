@@ -1,5 +1,6 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include <tetrapak/config.hpp>
+#include <tetrapak/metrics.hpp>
 #include <tetrapak/http_client_options.hpp>
 #include <tetrapak/trace.hpp>
 
@@ -93,6 +94,44 @@ std::ostream& operator<<(std::ostream& os, const trace_event& e)
             os << " with " << e.ec.category().name() << ':' << e.ec.value() << " (" << e.ec.message() << ')';
     }
     return os;
+}
+
+std::string_view to_string(metric m) noexcept
+{
+    switch (m) {
+    case metric::cache_hit: return "cache_hit";
+    case metric::cache_miss: return "cache_miss";
+    case metric::coalesced: return "coalesced";
+    case metric::renewal_started: return "renewal_started";
+    case metric::renewal_succeeded: return "renewal_succeeded";
+    case metric::renewal_failed: return "renewal_failed";
+    case metric::retry: return "retry";
+    case metric::failure: return "failure";
+    case metric::fetch: return "fetch";
+    case metric::retry_after_honoured: return "retry_after_honoured";
+    case metric::connection_opened: return "connection_opened";
+    case metric::connection_reused: return "connection_reused";
+    case metric::tls_resumed: return "tls_resumed";
+    }
+    return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& os, const metrics_event& e)
+{
+    os << to_string(e.metric);
+    if (e.elapsed.count())
+        os << " " << std::chrono::duration_cast<std::chrono::microseconds>(e.elapsed).count() << " us";
+    if (e.ec)
+        os << " " << e.ec.category().name() << ':' << e.ec.value() << " (" << e.ec.message() << ')';
+    return os;
+}
+
+std::ostream& operator<<(std::ostream& os, const service_stats& s)
+{
+    os << '{';
+    for (std::size_t i = 0; i < metric_count; ++i)
+        os << (i ? ", " : "") << to_string(static_cast<metric>(i)) << '=' << s.counts[i];
+    return os << '}';
 }
 
 } // namespace tetrapak

@@ -701,6 +701,8 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
             return env.error();
         cfg.discovery_document_url = std::string(default_authority(*env)) + "/.well-known/openid-configuration";
     }
+    cfg.cache.enabled = is_caching_allowed;
+    cfg.default_lifetime = default_caching_lifetime;
     return cfg;
 }
 

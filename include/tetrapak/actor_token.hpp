@@ -6,6 +6,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <array>
 #include <chrono>
 #include <iosfwd>
 #include <memory>
@@ -17,7 +18,11 @@
 
 namespace tetrapak {
 
-namespace detail { struct token_state; }
+class actor_token;
+namespace detail {
+struct token_state;
+const std::array<unsigned char, 32>& token_digest(const actor_token& t) noexcept;
+} // namespace detail
 
 /// An access token (issued to us) or an incoming caller's token (the subject
 /// of a token exchange).
@@ -89,6 +94,7 @@ public:
     friend std::ostream& operator<<(std::ostream& os, const actor_token& t);
 
 private:
+    friend const std::array<unsigned char, 32>& detail::token_digest(const actor_token&) noexcept;
     std::shared_ptr<const detail::token_state> state_;
 };
 

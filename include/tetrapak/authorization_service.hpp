@@ -6,6 +6,7 @@
 #include <tetrapak/config.hpp>
 #include <tetrapak/diagnostics.hpp>
 #include <tetrapak/http_client_options.hpp>
+#include <tetrapak/metrics.hpp>
 #include <tetrapak/trace.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -68,6 +69,23 @@ public:
     /// Replaces the grant choice (call before the first request).
     void set_grant_resolver(grant_resolver resolver);
 
+    /// Sets a hook that sees every cache, single-flight, renewal, retry and
+    /// connection event (call before the first request). See metrics.hpp.
+    void set_metrics(metrics_hook hook);
+
+    /// The totals of every metric since the service was created. Thread-safe.
+    service_stats stats() const noexcept;
+
+    /// Removes the cached token `options` would be served (and any remembered
+    /// Retry-After for it). True when there was one. Thread-safe.
+    bool invalidate(http_client_options options);
+
+    /// Empties the token cache. Thread-safe.
+    void clear_cache();
+
+    /// The number of cached tokens. Thread-safe.
+    std::size_t cache_size() const;
+
     /// Obtains a token for `options` (the SDK's `AuthorizeAsync`).
     ///
     /// Chooses the grant (the SDK's rules, see resolve_grant: client
@@ -76,6 +94,27 @@ public:
     /// over HTTPS: resolve, connect, TLS handshake (SNI, certificate and
     /// host-name verification), POST the form, read and parse the answer.
     /// A grant of `none` completes with error::no_authorization.
+    ///
+    /// @par Cache and single-flight
+    /// Tokens are cached (unless `auth_config::cache.enabled` is false) under
+    /// a digest of everything that shapes them: token endpoint, client id,
+    /// authentication method, grant, sorted scopes, audience, resource, token
+    /// types and the subject token's SHA-256. A cached token with at least
+    /// `cache.min_validity` left completes the call without I/O (through the
+    /// handler's executor, never inline); in its refresh window the call still
+    /// completes at once and one background renewal starts (with the refresh
+    /// token when the server issued one; a rejected refresh token falls back
+    /// to the original grant once). If the renewal fails the cached token is
+    /// served until it is unusable. `force_authorization` skips the cached
+    /// token (a fetch already in flight for the key is joined) and replaces it.
+    /// Concurrent calls for one key make one request; every caller gets its
+    /// result. Failures are not cached, except a server's Retry-After: until it
+    /// passes, calls for that key fail at once with the remembered error.
+    ///
+    /// @par Retries
+    /// Transport errors, timeouts, 5xx and 429 are retried per
+    /// `auth_config::retry` (a new request, with a new client assertion, each
+    /// time); OAuth errors such as invalid_client never are.
     ///
     /// @par Handler signature
     /// `void(boost::system::error_code, tetrapak::actor_token)`. On failure
@@ -97,7 +136,10 @@ public:
     /// Before the request is written nothing is observable. After it is
     /// written the server may have issued a token, which is discarded with
     /// its connection (never reused): a token request has no other effect,
-    /// so `total` is honoured there as well.
+    /// so `total` is honoured there as well. A cancelled caller leaves alone:
+    /// the shared fetch goes on for the other callers of its key and is
+    /// stopped only when none remains; a background renewal is never stopped
+    /// by a caller. Backoff waits between retries are cancelled the same way.
     ///
     /// @par Object lifetimes
     /// `options` is copied. The operation keeps the service's state alive (a

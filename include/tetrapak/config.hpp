@@ -65,6 +65,45 @@ struct timeouts {
     std::chrono::milliseconds response_body{10000};   ///< from headers to complete body
 };
 
+/// The token cache (the SDK's `IsCachingAllowed` / `DefaultCachingLifetime`).
+///
+/// A cached token is served while it has at least `min_validity` left
+/// (clamped to a quarter of the token's lifetime for short-lived tokens). From
+/// `refresh_ahead` (clamped to half the lifetime) before expiry, moved earlier
+/// by up to `refresh_jitter` of that window, the next caller still gets the
+/// cached token at once and one background renewal starts.
+struct cache_settings {
+    bool enabled = true;
+    std::chrono::seconds min_validity{60};
+    std::chrono::seconds refresh_ahead{300};
+    double refresh_jitter = 0.1;
+    /// Service-wide bound (LRU). Read from the service's own configuration.
+    std::size_t max_entries = 10000;
+};
+
+/// Retries of failed token requests: transport errors, timeouts, HTTP 5xx and
+/// 429. Never retried: invalid_client, invalid_grant, unauthorized_client,
+/// invalid_scope, invalid_request (and every other OAuth or client error).
+/// Backoff: full jitter over min(max_delay, base_delay * 2^(attempt-1)); a
+/// server's Retry-After is waited for when it is at most `max_delay`, and
+/// otherwise fails the call at once and is remembered for the cache key.
+struct retry_settings {
+    int max_attempts = 3; ///< including the first; 1 turns retries off
+    std::chrono::milliseconds base_delay{500};
+    std::chrono::milliseconds max_delay{30000};
+};
+
+/// Keep-alive connections to token endpoints (service-wide: read from the
+/// service's own configuration).
+struct connection_settings {
+    /// Idle connections kept per endpoint (scheme, host, port); 0: one connection per request.
+    std::size_t max_idle_per_endpoint = 4;
+    /// An idle connection older than this is closed instead of reused.
+    std::chrono::milliseconds idle_timeout{30000};
+    /// Resume TLS sessions when a new connection is needed.
+    bool tls_session_resumption = true;
+};
+
 /// TLS settings used when the service builds its own `ssl::context`.
 struct tls_settings {
     /// PEM client certificate (chain) and key for mutual TLS (RFC 8705).
@@ -116,8 +155,12 @@ struct auth_config {
     std::size_t max_response_size = 1024 * 1024;
     /// Largest accepted response header section.
     std::size_t max_header_size = 16 * 1024;
-    /// Lifetime assumed when the server gives no expires_in and the token is not a JWT.
+    /// Lifetime assumed when the server gives no expires_in and the token is
+    /// not a JWT (the SDK's `DefaultCachingLifetime`).
     std::chrono::seconds default_lifetime{300};
+    tetrapak::cache_settings cache;
+    tetrapak::retry_settings retry;
+    tetrapak::connection_settings connections;
     /// Allows http:// token endpoints, and only on loopback hosts (127.0.0.0/8, ::1, localhost).
     bool allow_insecure_http_on_loopback = false;
     /// Sent as User-Agent.

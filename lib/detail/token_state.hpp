@@ -6,13 +6,20 @@
 
 #include <boost/json/object.hpp>
 
+#include <array>
+
 namespace tetrapak::detail {
 
 struct token_state {
     actor_token::fields f;
     boost::json::object claims;
     bool jwt = false;
+    /// SHA-256 of the raw value: the token's part of a cache key, and its fingerprint.
+    std::array<unsigned char, 32> sha256{};
 };
+
+/// The SHA-256 of a token's raw value (all zero for the empty token).
+const std::array<unsigned char, 32>& token_digest(const actor_token& t) noexcept;
 
 } // namespace tetrapak::detail
 

@@ -20,9 +20,11 @@ inline auth_config basic_client(const oidc_server& server)
 }
 
 /// A client for an in-process fault server at `url`, trusting the test CA.
+/// One attempt per call: each fault is seen as it is (retry tests opt in).
 inline auth_config fault_client(const std::string& url)
 {
     auth_config c;
+    c.retry.max_attempts = 1;
     c.client_id = "id";
     c.client_secret = "secret";
     c.token_endpoint = url;

@@ -218,8 +218,10 @@ BOOST_AUTO_TEST_CASE(full_file_resolves_nearest_level)
     auth_config defaults;
     BOOST_TEST(get.subject_token_type == defaults.subject_token_type);
     BOOST_TEST(get.requested_token_type == defaults.requested_token_type);
-    BOOST_TEST(get.default_lifetime.count() == defaults.default_lifetime.count());
     BOOST_TEST(get.allow_insecure_http_on_loopback == false);
+    // IsCachingAllowed / DefaultCachingLifetime reach the cache settings.
+    BOOST_TEST(get.default_lifetime.count() == 630);
+    BOOST_TEST(get.cache.enabled == false);
 }
 
 BOOST_AUTO_TEST_CASE(root_level_fills_gaps_through_the_chain)

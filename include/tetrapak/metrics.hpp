@@ -1,0 +1,62 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_METRICS_HPP
+#define TETRAPAK_METRICS_HPP
+
+/// \file What the service counts (cache, single-flight, renewals, retries,
+/// connections) and the hook that sees each event as it happens.
+
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string_view>
+
+namespace tetrapak {
+
+enum class metric {
+    cache_hit,          ///< a caller got a cached token (no request)
+    cache_miss,         ///< a caller found no usable token and started a fetch
+    coalesced,          ///< a caller joined a fetch already in flight for its key
+    renewal_started,    ///< a background renewal (refresh ahead) started
+    renewal_succeeded,  ///< a background renewal stored a new token
+    renewal_failed,     ///< a background renewal failed; the cached token is still served (ec set)
+    retry,              ///< a failed attempt will be retried (ec: why; elapsed: the backoff)
+    failure,            ///< a fetch failed for good (ec set)
+    fetch,              ///< a fetch completed with a token (elapsed: its latency, all attempts)
+    retry_after_honoured, ///< a caller was refused at once: the server's Retry-After for its key is running
+    connection_opened,  ///< a new connection to a token endpoint (TCP connect)
+    connection_reused,  ///< a request went over an idle keep-alive connection
+    tls_resumed,        ///< a new connection's TLS handshake resumed an earlier session
+};
+inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::tls_resumed) + 1;
+
+std::string_view to_string(metric m) noexcept;
+
+/// One event. Carries no secret, no token and no cache key.
+struct metrics_event {
+    tetrapak::metric metric;
+    boost::system::error_code ec{};
+    std::chrono::steady_clock::duration elapsed{};
+};
+
+std::ostream& operator<<(std::ostream& os, const metrics_event& e);
+
+/// Called for every event, from whichever thread produced it (a caller's
+/// thread for cache hits, the service's strands otherwise), never with a lock
+/// held. Keep it cheap and non-blocking. Without a hook, an event costs one
+/// relaxed atomic increment.
+using metrics_hook = std::function<void(const metrics_event&)>;
+
+/// Totals since the service was created (see authorization_service::stats).
+struct service_stats {
+    std::uint64_t counts[metric_count]{};
+    std::uint64_t operator[](metric m) const noexcept { return counts[static_cast<std::size_t>(m)]; }
+};
+
+std::ostream& operator<<(std::ostream& os, const service_stats& s);
+
+} // namespace tetrapak
+
+#endif
