@@ -141,9 +141,16 @@ public:
         return it == eps_.end() ? nullptr : it->second.session;
     }
 
+    /// Keeps a copy of `s` (and releases `s`): OpenSSL marks a session
+    /// unresumable when its connection is freed without a TLS shutdown, which
+    /// is how idle connections the server closed end.
     void set_session(const std::string& key, SSL_SESSION* s)
     {
-        ssl_session_ptr p(s, ssl_session_free{});
+        SSL_SESSION* copy = SSL_SESSION_dup(s);
+        SSL_SESSION_free(s);
+        if (!copy)
+            return;
+        ssl_session_ptr p(copy, ssl_session_free{});
         std::lock_guard lock(mtx_);
         eps_[key].session.swap(p);
     }
@@ -1329,6 +1336,8 @@ void authorization_service::initiate(const std::shared_ptr<detail::service_impl>
         if (options.force_authorization && hit.st != token_cache::state::blocked) {
             if (hit.st == token_cache::state::renew)
                 impl_->cache.renewal_failed(k->key, now, now); // not started after all: the fetch below renews
+            if (caching && hit.st != token_cache::state::miss)
+                hit.refresh_token = impl_->cache.refresh_token(k->key);
             hit.st = token_cache::state::miss;
         }
         auto& slot = impl_->inflight[k->key];

@@ -12,3 +12,5 @@ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAP
 cmake --build "$build" -j "$(nproc)"
 "$here/scripts/b2-build.sh"
 ctest --test-dir "$build" --output-on-failure -j 2
+# The concurrency stress test again, under ThreadSanitizer.
+"$here/scripts/tsan.sh"

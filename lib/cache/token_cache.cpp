@@ -186,6 +186,12 @@ void token_cache::renewal_failed(const cache_key& key, sys_clock::time_point now
     e.times.refresh_at = std::max(retry_at, now);
 }
 
+std::string token_cache::refresh_token(const cache_key& key) const
+{
+    auto it = map_.find(key);
+    return it == map_.end() ? std::string() : it->second->refresh_token;
+}
+
 void token_cache::drop_refresh_token(const cache_key& key)
 {
     if (auto it = map_.find(key); it != map_.end())

@@ -99,6 +99,9 @@ public:
     /// entry becomes unusable, when it can be).
     void renewal_failed(const cache_key& key, sys_clock::time_point now, sys_clock::time_point retry_at);
 
+    /// The refresh token stored with `key` (empty when none), for a forced renewal.
+    std::string refresh_token(const cache_key& key) const;
+
     /// The refresh token was rejected: forget it (the entry stays).
     void drop_refresh_token(const cache_key& key);
 

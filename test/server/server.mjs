@@ -11,6 +11,9 @@
 //                  "other-server", "wronghost", "expired")
 //   --slow-discovery MS
 //                  delay every discovery answer by MS milliseconds (default 0)
+//   --keep-alive-ms MS
+//                  close idle keep-alive connections after MS milliseconds
+//                  (default 5000, Node's own default)
 //   --verbose      log every request (and the hidden reason of every token
 //                  endpoint error) to stderr
 //
@@ -47,8 +50,8 @@
 //       carry a refresh_token; refreshing rotates it (single use)
 //
 // Extra test endpoints (not OAuth):
-//   GET  /test/stats  -> {"token_requests", "connections", "exchange_requests",
-//                         "refresh_requests", "discovery_requests"}
+//   GET  /test/stats  -> {"token_requests", "connections", "resumed_connections",
+//                         "exchange_requests", "refresh_requests", "discovery_requests"}
 //   POST /test/reset  -> zeroes all counters, answers with the zeroed JSON
 //   POST /test/revoke-refresh -> invalidates every refresh token issued so
 //                        far, answers {"revoked": N}
@@ -56,7 +59,8 @@
 // is the token endpoint (/token); exchange_requests / refresh_requests count
 // those of them whose grant_type is token-exchange / refresh_token (any
 // outcome, as long as the form body was parsed); connections counts TLS
-// connections that completed the handshake ('secureConnection' events);
+// connections that completed the handshake ('secureConnection' events),
+// resumed_connections those of them that resumed a TLS session;
 // discovery_requests counts requests to /.well-known/openid-configuration
 // (and /.well-known/oauth-authorization-server).
 
@@ -79,7 +83,7 @@ function die(message) {
 }
 
 const usage = 'usage: node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] '
-  + '[--slow-discovery MS] [--verbose]';
+  + '[--slow-discovery MS] [--keep-alive-ms MS] [--no-token-exchange] [--verbose]';
 
 let args;
 try {
@@ -90,6 +94,7 @@ try {
       ttl: { type: 'string', default: '300' },
       cert: { type: 'string', default: 'server' },
       'slow-discovery': { type: 'string', default: '0' },
+      'keep-alive-ms': { type: 'string', default: '5000' },
       'no-token-exchange': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },
@@ -102,6 +107,7 @@ try {
 
 if (!args.certs) die('--certs DIR is required');
 if (!/^\d+$/.test(args.port) || Number(args.port) > 65535) die(`invalid --port: ${args.port}`);
+if (!/^\d+$/.test(args['keep-alive-ms'])) die(`invalid --keep-alive-ms: ${args['keep-alive-ms']}`);
 if (!/^\d+$/.test(args.ttl) || Number(args.ttl) < 1) die(`invalid --ttl: ${args.ttl}`);
 if (!/^[A-Za-z0-9._-]+$/.test(args.cert)) die(`invalid --cert: ${args.cert}`);
 if (!/^\d+$/.test(args['slow-discovery'])) die(`invalid --slow-discovery: ${args['slow-discovery']}`);
@@ -439,6 +445,7 @@ function issueRefreshToken(entry) {
 const stats = {
   token_requests: 0,
   connections: 0,
+  resumed_connections: 0,
   exchange_requests: 0,
   refresh_requests: 0,
   discovery_requests: 0,
@@ -454,8 +461,11 @@ const server = https.createServer({
   rejectUnauthorized: false,
   ca: caCert,
 });
-server.keepAliveTimeout = 5000;
-server.on('secureConnection', () => { stats.connections += 1; });
+server.keepAliveTimeout = Number(args['keep-alive-ms']);
+server.on('secureConnection', (socket) => {
+  stats.connections += 1;
+  if (socket.isSessionReused()) stats.resumed_connections += 1;
+});
 server.on('tlsClientError', (err) => {
   if (args.verbose) process.stderr.write(`test-server: TLS client error: ${err.message}\n`);
 });
