@@ -1173,8 +1173,8 @@ private:
             if (ra && ec != asio::error::operation_aborted)
                 svc_->cache.block(req_.key, now + *ra, remembered_failure{ec, diag});
             // Stale-if-error: a renewal that failed is tried again later while the token is served.
-            auto again = now + std::chrono::seconds(ra ? ra->count() : 0) + std::chrono::seconds(5);
-            svc_->cache.renewal_failed(req_.key, now, again);
+            if (req_.background)
+                svc_->cache.renewal_failed(req_.key, now, now + std::chrono::seconds(ra ? ra->count() : 0) + std::chrono::seconds(5));
             forget();
         }
         if (ec != asio::error::operation_aborted)
@@ -1340,16 +1340,18 @@ void authorization_service::initiate(const std::shared_ptr<detail::service_impl>
                 hit.refresh_token = impl_->cache.refresh_token(k->key);
             hit.st = token_cache::state::miss;
         }
-        auto& slot = impl_->inflight[k->key];
-        auto running = slot.lock();
-        if (hit.st == token_cache::state::renew) {
-            if (!running) { // one background renewal; a fetch already running renews the entry anyway
-                fetch_request r{k->cfg, k->grant, options.actor_token, k->key, std::move(hit.refresh_token), true};
-                renewal = std::make_shared<token_job>(impl_, std::move(r));
-                slot = renewal;
-            }
-        } else if (hit.st == token_cache::state::miss) {
-            if (running && running->add_waiter(w)) {
+        if (hit.st == token_cache::state::renew || hit.st == token_cache::state::miss) {
+            auto& slot = impl_->inflight[k->key];
+            auto running = slot.lock();
+            if (hit.st == token_cache::state::renew) {
+                if (!running) { // one background renewal
+                    fetch_request r{k->cfg, k->grant, options.actor_token, k->key, std::move(hit.refresh_token), true};
+                    renewal = std::make_shared<token_job>(impl_, std::move(r));
+                    slot = renewal;
+                } else { // a fetch already running renews the entry; if it fails, a later caller renews
+                    impl_->cache.renewal_failed(k->key, now, now);
+                }
+            } else if (running && running->add_waiter(w)) {
                 joined = true;
             } else {
                 fetch_request r{k->cfg, k->grant, std::move(options.actor_token), k->key, std::move(hit.refresh_token), false};
@@ -1358,8 +1360,6 @@ void authorization_service::initiate(const std::shared_ptr<detail::service_impl>
                 slot = job;
             }
         }
-        if (!slot.lock())
-            impl_->inflight.erase(k->key);
     }
 
     switch (hit.st) {
