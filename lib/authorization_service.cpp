@@ -462,7 +462,9 @@ public:
 
     http_exchange(std::shared_ptr<service_impl> svc, endpoint ep, exchange_limits limits, bool traced)
         : svc_(std::move(svc)), ep_(std::move(ep)), limits_(limits), traced_(traced),
-          pool_key_((ep_.tls ? "https://" : "http://") + ep_.host + ":" + ep_.port)
+          // Connections and sessions made without verification never serve a verifying call.
+          pool_key_((ep_.tls ? "https://" : "http://") + ep_.host + ":" + ep_.port +
+                    (limits_.insecure_skip_verify ? "#unverified" : ""))
     {
         new_parser();
     }
@@ -483,14 +485,18 @@ public:
             svc_->report(metric::connection_reused);
         else
             conn_ = std::make_unique<connection>(svc_->ex, *svc_->tls);
-        done_ = std::move(done);
         strand_.emplace(conn_->strand);
-        asio::dispatch(*strand_, [self = shared_from_this()] {
+        // `done` (which owns the job) lives in the operation, not in the exchange the
+        // job owns: no cycle, so an io_context destroyed with work pending frees both.
+        asio::dispatch(*strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
             if (self->cancelled_) {
-                self->done_(asio::error::operation_aborted);
+                done(asio::error::operation_aborted);
                 return;
             }
-            self->async_run(asio::bind_cancellation_slot(self->sig_.slot(), [self](error_code ec) { self->finished(ec); }));
+            self->async_run(asio::bind_cancellation_slot(self->sig_.slot(), [self, done = std::move(done)](error_code ec) {
+                self->finished(ec);
+                done(ec);
+            }));
         });
     }
 
@@ -531,11 +537,15 @@ private:
         parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header));
     }
 
-    /// On the connection's strand: keep the connection for the next request when it can be.
+    /// On the connection's strand: keep the connection for the next request
+    /// when it is clean: the answer read in full and nothing after it, a final
+    /// (not 1xx) status, the server keeping it open, no failure, no cancellation.
     void finished(error_code ec)
     {
-        if (!ec && !cancelled_ && parser_->is_done() && response().keep_alive() && limits_.connections.max_idle_per_endpoint) {
-            if (ep_.tls && limits_.connections.tls_session_resumption)
+        const bool clean = !ec && !cancelled_ && parser_->is_done() && !parser_->need_eof() &&
+                           response().result_int() >= 200 && response().keep_alive() && conn_->buffer.size() == 0;
+        if (clean && limits_.connections.max_idle_per_endpoint) {
+            if (ep_.tls && limits_.connections.tls_session_resumption && !limits_.insecure_skip_verify)
                 if (SSL_SESSION* s = SSL_get1_session(conn_->stream->native_handle()))
                     svc_->pool.set_session(pool_key_, s);
             svc_->pool.put(pool_key_, std::move(conn_), limits_.connections.max_idle_per_endpoint);
@@ -543,37 +553,27 @@ private:
             error_code ignored;
             beast::get_lowest_layer(*conn_->stream).socket().close(ignored);
         }
-        auto done = std::move(done_);
-        done(ec);
     }
 
 
-    /// Shared between the resolve step and its timer, whose handler may run
-    /// after the exchange is gone: it touches the resolver only while
-    /// `resolver` is set (both run on the connection's strand).
-    struct resolve_guard {
-        tcp::resolver* resolver = nullptr;
-        bool timed_out = false;
+    /// Name resolution runs detached: getaddrinfo cannot be interrupted, so
+    /// the operation waits on `wake` instead, which the resolve's handler
+    /// cancels when it has a result. A timeout or a cancellation completes the
+    /// step at once; a result that arrives later is dropped with this state.
+    struct resolve_state {
+        explicit resolve_state(const asio::any_io_executor& ex) : wake(ex) {}
+        asio::steady_timer wake;
+        tcp::resolver::results_type results;
+        error_code ec;
+        bool done = false;
     };
-
-    void arm_resolve_timer(const std::shared_ptr<resolve_guard>& g)
-    {
-        g->resolver = &*resolver_;
-        timer_->expires_after(limits_.timeouts.connect);
-        timer_->async_wait([g](error_code ec) {
-            if (!ec && g->resolver) {
-                g->timed_out = true;
-                g->resolver->cancel();
-            }
-        });
-    }
 
     error_code prepare_tls()
     {
         SSL* ssl = conn_->stream->native_handle();
         if (!ep_.host_is_ip && !SSL_set_tlsext_host_name(ssl, ep_.host.c_str()))
             return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-        if (limits_.connections.tls_session_resumption)
+        if (limits_.connections.tls_session_resumption && !limits_.insecure_skip_verify)
             if (auto s = svc_->pool.session(pool_key_))
                 SSL_set_session(ssl, s.get()); // a failed resumption falls back to a full handshake
         if (limits_.insecure_skip_verify) {
@@ -637,10 +637,8 @@ private:
     std::optional<asio::strand<asio::any_io_executor>> strand_; // the connection's; job strand
     bool reused_ = false;
     bool cancelled_ = false; // connection strand
-    done_handler done_;
     asio::cancellation_signal sig_;
     std::optional<tcp::resolver> resolver_;
-    std::optional<asio::steady_timer> timer_;
     std::optional<http::response_parser<http::string_body>> parser_;
     tcp::resolver::results_type endpoints_;
     std::chrono::steady_clock::time_point step_start_{};
@@ -651,7 +649,7 @@ private:
 struct exchange_op {
     http_exchange& x;
     step current = step::resolve;
-    std::shared_ptr<http_exchange::resolve_guard> resolve = std::make_shared<http_exchange::resolve_guard>();
+    std::shared_ptr<http_exchange::resolve_state> resolve{};
     asio::coroutine coro{};
 
     template <class Self>
@@ -733,16 +731,27 @@ struct exchange_op {
                             return;
                     } else {
                         begin(step::resolve);
-                        if (!x.resolver_) {
+                        if (!x.resolver_)
                             x.resolver_.emplace(x.conn_->strand);
-                            x.timer_.emplace(x.conn_->strand);
+                        resolve = std::make_shared<http_exchange::resolve_state>(x.conn_->strand);
+                        // The resolve's handler runs on this strand, so it cannot run before the wait below is set up.
+                        x.resolver_->async_resolve(ep.host, ep.port,
+                                                   [st = resolve](error_code rec, tcp::resolver::results_type r) {
+                                                       st->ec = rec;
+                                                       st->results = std::move(r);
+                                                       st->done = true;
+                                                       st->wake.cancel();
+                                                   });
+                        resolve->wake.expires_after(to.connect);
+                        BOOST_ASIO_CORO_YIELD resolve->wake.async_wait(std::move(self));
+                        if (resolve->done) {
+                            ec = resolve->ec;
+                            x.endpoints_ = std::move(resolve->results);
+                        } else {
+                            ec = beast::error::timeout; // or cancelled: failed() checks that first
+                            x.resolver_->cancel();
                         }
-                        x.arm_resolve_timer(resolve);
-                        BOOST_ASIO_CORO_YIELD x.resolver_->async_resolve(ep.host, ep.port, std::move(self));
-                        resolve->resolver = nullptr;
-                        x.timer_->cancel();
-                        if (resolve->timed_out)
-                            ec = beast::error::timeout;
+                        resolve.reset();
                         if (failed(self, ec))
                             return;
                         begin(step::connect);
@@ -1130,9 +1139,15 @@ private:
 
     void succeed(actor_token token)
     {
+        const auto now = std::chrono::system_clock::now();
+        if (token.is_expired(now)) { // e.g. expires_in 0: never handed out, never cached
+            diagnostics diag;
+            access::client_message(diag) = "the token endpoint issued a token that had already expired";
+            fail(error::invalid_expires_in, diag);
+            return;
+        }
         if (std::exchange(over_, true))
             return;
-        const auto now = std::chrono::system_clock::now();
         const auto& cs = req_.cfg->cache;
         std::optional<sys_clock::time_point> subject_exp;
         if (req_.grant == grant_type::token_exchange)
@@ -1333,7 +1348,9 @@ void authorization_service::initiate(const std::shared_ptr<detail::service_impl>
         std::lock_guard lock(impl_->mtx);
         if (caching)
             hit = impl_->cache.lookup(k->key, now);
-        if (options.force_authorization && hit.st != token_cache::state::blocked) {
+        if (options.force_authorization && hit.blocked) {
+            hit.st = token_cache::state::blocked; // forcing does not override the server's Retry-After
+        } else if (options.force_authorization) {
             if (hit.st == token_cache::state::renew)
                 impl_->cache.renewal_failed(k->key, now, now); // not started after all: the fetch below renews
             if (caching && hit.st != token_cache::state::miss)

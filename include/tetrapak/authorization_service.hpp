@@ -33,6 +33,12 @@ using grant_resolver = std::function<boost::system::result<grant_type>(const aut
 
 /// Obtains tokens for outgoing calls (the SDK's `IAuthorizationService`).
 ///
+/// Lifetime: operations keep the service's state alive, so work started
+/// before the object is destroyed (a fetch others wait on, a background
+/// renewal, a deferred operation) finishes on the io_context afterwards and
+/// may still call the trace and metrics hooks: what they capture must live
+/// until the io_context has run out of work.
+///
 /// Thread safety: distinct objects: safe. Shared object: `async_authorize`
 /// may be called concurrently from any thread; the other members are not
 /// synchronised with it (configure the service before first use).
@@ -45,7 +51,9 @@ public:
     /// certificate and host-name verification on).
     authorization_service(executor_type ex, auth_config config);
 
-    /// Uses the caller's TLS context, which must outlive the service. The
+    /// Uses the caller's TLS context, which must outlive every operation of
+    /// the service, background renewals included: keep it until the
+    /// io_context has run out of work or is destroyed. The
     /// service still enables peer verification and host-name checks per
     /// request unless `config.tls` turns them off.
     authorization_service(executor_type ex, boost::asio::ssl::context& tls, auth_config config);

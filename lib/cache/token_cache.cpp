@@ -124,6 +124,7 @@ token_cache::lookup_result token_cache::lookup(const cache_key& key, sys_clock::
         if (auto b = blocked_.find(key); b != blocked_.end()) {
             if (now < b->second.until) {
                 r.st = state::blocked;
+                r.blocked = true;
                 r.failure = b->second.failure;
                 auto left = std::chrono::ceil<std::chrono::seconds>(b->second.until - now);
                 diagnostics_access::retry_after(r.failure.diag) = left;
@@ -145,7 +146,7 @@ token_cache::lookup_result token_cache::lookup(const cache_key& key, sys_clock::
     // A usable token is served even while a Retry-After runs (stale-if-error).
     r.token = e.token;
     r.st = state::fresh;
-    if (now >= e.times.refresh_at && !e.renewing && blocked_.find(key) == blocked_.end()) {
+    if (now >= e.times.refresh_at && !e.renewing && !r.blocked) {
         e.renewing = true;
         r.st = state::renew;
         r.refresh_token = e.refresh_token;

@@ -82,6 +82,8 @@ public:
         state st = state::miss;
         actor_token token;
         std::string refresh_token; ///< for a renewal or a miss on an expired entry with one
+        /// A server's Retry-After runs for this key (even when a usable token is served).
+        bool blocked = false;
         remembered_failure failure;
     };
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 using namespace tetrapak;
 using namespace std::chrono_literals;
@@ -473,6 +474,78 @@ BOOST_AUTO_TEST_CASE(connection_of_a_cancelled_request_is_not_reused)
     BOOST_TEST(server.connections() == 2); // a new connection
     BOOST_TEST(auth.stats()[metric::connection_reused] == 0u);
     BOOST_TEST(requests.load() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(bytes_after_an_interim_answer_never_reach_the_next_request)
+{
+    // A 103 and a 200 in one write: the client takes the 103 as the answer
+    // (an error), and the connection, with the 200 still unread, must not be
+    // reused, or the next request would read an answer that is not its own.
+    std::atomic<int> requests{0};
+    fault_server server(serving(requests, [](int n) {
+        if (n == 1)
+            return std::string("HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n") + ok(1);
+        return ok(n);
+    }));
+    auto cfg = retrying(server, 1);
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), cfg);
+    auto first = authorize(ctx, auth, true);
+    BOOST_TEST(first->ec == error::unexpected_http_status, first->ec.message());
+    auto second = authorize(ctx, auth, true);
+    BOOST_TEST_REQUIRE(!second->ec, second->ec.message());
+    BOOST_TEST(second->token.value() == "tok-2"); // its own answer, never the leftover tok-1
+    BOOST_TEST(server.connections() == 2);
+    BOOST_TEST(auth.stats()[metric::connection_reused] == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(retry_after_and_cache)
+
+BOOST_AUTO_TEST_CASE(a_token_already_expired_is_an_error_never_a_token)
+{
+    std::atomic<int> requests{0};
+    fault_server server(serving(requests, [](int) {
+        return http("200 OK", R"({"access_token":"stale","token_type":"Bearer","expires_in":0})");
+    }));
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), retrying(server, 1));
+    auto r = authorize(ctx, auth);
+    BOOST_TEST(r->ec == error::invalid_expires_in, r->ec.message());
+    BOOST_TEST(r->token.empty());
+    BOOST_TEST(auth.cache_size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(forcing_does_not_override_a_remembered_retry_after)
+{
+    // tok-1 lives 2 s (served until 1.5 s, renewed from about 0.9 s); its
+    // renewal is answered 429 with Retry-After: 60.
+    std::atomic<int> requests{0};
+    fault_server server(serving(requests, [](int n) {
+        if (n == 1)
+            return http("200 OK", R"({"access_token":"tok-1","token_type":"Bearer","expires_in":2})");
+        return http("429 Too Many Requests", "{}", "Retry-After: 60\r\n");
+    }));
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), retrying(server, 1));
+    auto first = authorize(ctx, auth);
+    BOOST_TEST_REQUIRE(!first->ec, first->ec.message());
+    std::this_thread::sleep_for(1100ms);
+    auto in_window = authorize(ctx, auth); // served at once; the renewal meets the 429
+    BOOST_TEST_REQUIRE(!in_window->ec);
+    BOOST_TEST(in_window->token.value() == "tok-1");
+    BOOST_TEST(requests.load() == 2);
+    BOOST_TEST(auth.stats()[metric::renewal_failed] == 1u);
+
+    auto still = authorize(ctx, auth); // stale-if-error: still served
+    BOOST_TEST(!still->ec);
+    BOOST_TEST(still->token.value() == "tok-1");
+    auto forced = authorize(ctx, auth, true);
+    BOOST_TEST(forced->ec == error::too_many_requests, forced->ec.message());
+    BOOST_TEST_REQUIRE(forced->diag.retry_after().has_value());
+    BOOST_TEST(forced->diag.retry_after()->count() > 50);
+    BOOST_TEST(requests.load() == 2); // nothing sent
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -520,4 +520,26 @@ BOOST_AUTO_TEST_CASE(a_connection_the_server_closed_is_replaced_and_the_session_
     BOOST_TEST(auth.stats()[metric::failure] == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(unverified_connections_and_sessions_never_serve_a_verifying_call)
+{
+    test::oidc_server server;
+    auto verifying = test::basic_client(server);
+    auto unverified = std::make_shared<auth_config>(verifying);
+    unverified->tls.insecure_disable_verification_i_know_what_i_am_doing = true;
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), verifying);
+    http_client_options o;
+    o.auth_config = unverified;
+    auto a = call(ctx, auth, o);
+    BOOST_TEST_REQUIRE(!a.ec, a.ec.message());
+    auto b = call(ctx, auth, forced());
+    BOOST_TEST_REQUIRE(!b.ec, b.ec.message());
+    BOOST_TEST(auth.stats()[metric::connection_opened] == 2u);
+    BOOST_TEST(auth.stats()[metric::connection_reused] == 0u);
+    BOOST_TEST(auth.stats()[metric::tls_resumed] == 0u);
+    auto c = call(ctx, auth, forced()); // verified connections are reused among themselves
+    BOOST_TEST_REQUIRE(!c.ec);
+    BOOST_TEST(auth.stats()[metric::connection_reused] == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
