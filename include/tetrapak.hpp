@@ -9,6 +9,7 @@
 #include <tetrapak/diagnostics.hpp>
 #include <tetrapak/error.hpp>
 #include <tetrapak/http_client_options.hpp>
+#include <tetrapak/incoming.hpp>
 #include <tetrapak/metrics.hpp>
 #include <tetrapak/outcome.hpp>
 #include <tetrapak/protocol.hpp>
