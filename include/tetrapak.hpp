@@ -4,6 +4,7 @@
 
 #include <tetrapak/actor_token.hpp>
 #include <tetrapak/authorization_service.hpp>
+#include <tetrapak/authorized_client.hpp>
 #include <tetrapak/completion.hpp>
 #include <tetrapak/config.hpp>
 #include <tetrapak/diagnostics.hpp>

@@ -166,6 +166,7 @@ public:
     auto async_authorize(http_client_options options, diagnostics& diag, CompletionToken&& token = {});
 
 private:
+    friend class authorized_client;
     struct initiate_authorize;
     static executor_type executor_of(const detail::service_impl& impl) noexcept;
     static void initiate(const std::shared_ptr<detail::service_impl>& impl, http_client_options options,
