@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# tetrapak-token as a user runs it, against the real authorization server:
+# success (bare and --json, client credentials and token exchange, discovery),
+# a wrong secret, an unreachable server, bad flags; and --verbose never shows
+# the secret or the token.
+#   test/e2e/cli.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cli="$1/tetrapak-token"
+exec "$here/test/e2e/with_server.sh" -- bash -c '
+cli=$0
+fail() { echo "FAIL: $*"; exit 1; }
+expect_exit() { # expect_exit CODE DESCRIPTION -- COMMAND...
+  local want=$1 what=$2; shift 3
+  out=$("$@" 2>"$err_file"); got=$?; err=$(cat "$err_file")
+  [ "$got" = "$want" ] || fail "$what: exit $got, wanted $want; stderr: $err"
+  echo "ok: $what (exit $got)"
+}
+err_file=$(mktemp)
+base=(--token-url "$TETRAPAK_TOKEN_URL" --client-id basic-client --cacert "$TETRAPAK_CA_FILE")
+secret_file=$(mktemp); printf "basic-secret\n" > "$secret_file"
+
+expect_exit 0 "help" -- "$cli" --help
+grep -q -- "--client-secret-file" <<<"$out" || fail "--help does not document --client-secret-file"
+
+expect_exit 0 "client credentials, secret from a file" -- "$cli" "${base[@]}" --client-secret-file "$secret_file"
+[[ "$out" =~ ^[A-Za-z0-9_-]{20,}$ ]] || fail "not a bare token: $out"
+token=$out
+
+expect_exit 0 "secret from TETRAPAK_CLIENT_SECRET, --json" -- env TETRAPAK_CLIENT_SECRET=basic-secret "$cli" "${base[@]}" --json
+node -e "const j = JSON.parse(process.argv[1]); if (!j.access_token || j.token_type !== \"Bearer\" || !(j.expires_in > 200)) process.exit(1)" "$out" \
+  || fail "--json output: $out"
+
+expect_exit 0 "discovery from --issuer" -- "$cli" --issuer "$TETRAPAK_ISSUER" --client-id basic-client --cacert "$TETRAPAK_CA_FILE" --client-secret-file "$secret_file"
+
+subject=$(caller_token alice User)
+expect_exit 0 "token exchange" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --subject-token "$subject" --audience urn:tetrapak:orders --json
+node -e "const j = JSON.parse(process.argv[1]); const c = JSON.parse(Buffer.from(j.access_token.split(\".\")[1], \"base64url\")); if (c.sub !== \"alice\" || c.aud !== \"urn:tetrapak:orders\" || j.issued_token_type !== \"urn:ietf:params:oauth:token-type:access_token\") process.exit(1)" "$out" \
+  || fail "exchanged token: $out"
+
+expect_exit 0 "verbose" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --verbose
+grep -q "read_header finished" <<<"$err" || fail "--verbose shows no steps: $err"
+grep -q "basic-secret" <<<"$err$out" && fail "--verbose printed the secret"
+tok=$out; grep -qF "$tok" <<<"$err" && fail "--verbose printed the token on stderr"
+
+expect_exit 1 "wrong secret" -- env TETRAPAK_CLIENT_SECRET=not-it "$cli" "${base[@]}"
+grep -q "error: invalid_client" <<<"$err" || fail "wrong secret: no RFC 6749 error: $err"
+grep -q "error_description:" <<<"$err" || fail "wrong secret: no error_description: $err"
+grep -q "not-it" <<<"$err" && fail "the wrong secret was printed"
+[ -z "$out" ] || fail "wrong secret printed something on stdout: $out"
+
+expect_exit 3 "unreachable server" -- env TETRAPAK_CLIENT_SECRET=x "$cli" --token-url https://127.0.0.1:1/token --client-id basic-client --cacert "$TETRAPAK_CA_FILE"
+expect_exit 2 "unknown flag" -- "$cli" --frobnicate
+expect_exit 2 "missing value" -- "$cli" --token-url
+expect_exit 2 "no endpoint" -- "$cli" --client-id x
+expect_exit 2 "bad auth method" -- "$cli" "${base[@]}" --auth-method magic
+expect_exit 2 "plain http to a non-loopback host" -- env TETRAPAK_CLIENT_SECRET=x "$cli" --token-url http://example.com/token --client-id basic-client
+echo "all CLI checks passed"
+' "$cli"
