@@ -28,42 +28,49 @@ int main(int argc, char** argv)
     cfg.client_secret = std::string(argv[3]) == "-" && env_secret ? env_secret : argv[3];
     cfg.tls.ca_file = argv[4];
 
-    asio::io_context ctx;
-    tetrapak::authorization_service auth(ctx.get_executor(), cfg);
+    try {
+        asio::io_context ctx;
+        tetrapak::authorization_service auth(ctx.get_executor(), cfg);
 
-    // Filled in when a call fails: the server's error, error_description, HTTP status...
-    // It is passed by reference, so it must outlive the operation (here: all of main).
-    tetrapak::diagnostics diag;
-    tetrapak::actor_token first;
-    int status = 1;
+        // Filled in when a call fails: the server's error, error_description, HTTP status...
+        // It is passed by reference, so it must outlive the operations (here: until run() returns).
+        tetrapak::diagnostics diag;
+        tetrapak::actor_token first;
+        int status = 1;
 
-    auto on_failure = [&](const char* what, boost::system::error_code ec) {
-        std::cout << what << " failed: " << ec.message() << "\n  diagnostics: " << diag << '\n';
-    };
+        auto on_failure = [&](const char* what, boost::system::error_code ec) {
+            // failure prints the code, its message and the diagnostics on one line.
+            std::cout << what << " failed: " << tetrapak::failure{ec, diag} << '\n';
+        };
 
-    // The handler always runs from ctx.run(), never inside async_authorize itself.
-    // Empty options: use the service's own configuration (client credentials).
-    auth.async_authorize({}, diag, [&](boost::system::error_code ec, tetrapak::actor_token token) {
-        if (ec)
-            return on_failure("first request", ec);
-        first = token;
-        std::cout << "first request: got " << token << " (from the token endpoint)\n";
+        // The handler always runs from ctx.run(), never inside async_authorize itself.
+        // Empty options: use the service's own configuration (client credentials).
+        auth.async_authorize({}, diag, [&](boost::system::error_code ec, tetrapak::actor_token token) {
+            if (ec)
+                return on_failure("first request", ec);
+            first = token;
+            std::cout << "first request: got " << token << " (from the token endpoint)\n";
 
-        // Chain the next call from the handler: the token is now cached.
-        auth.async_authorize({}, diag, [&](boost::system::error_code ec2, tetrapak::actor_token again) {
-            if (ec2)
-                return on_failure("second request", ec2);
-            auto stats = auth.stats();
-            bool cached = again == first && stats[tetrapak::metric::cache_hit] == 1;
-            std::cout << "second request: got " << again << '\n'
-                      << "  same token: " << (again == first ? "yes" : "no")
-                      << ", cache_hit=" << stats[tetrapak::metric::cache_hit]
-                      << ", cache_miss=" << stats[tetrapak::metric::cache_miss] << '\n'
-                      << (cached ? "served from the cache\n" : "NOT served from the cache\n");
-            status = cached ? 0 : 1;
+            // Chain the next call from the handler: the token is now cached.
+            auth.async_authorize({}, diag, [&](boost::system::error_code ec2, tetrapak::actor_token again) {
+                if (ec2)
+                    return on_failure("second request", ec2);
+                auto stats = auth.stats();
+                bool cached = again == first && stats[tetrapak::metric::cache_hit] == 1;
+                std::cout << "second request: got " << again << '\n'
+                          << "  same token: " << (again == first ? "yes" : "no")
+                          << ", cache_hit=" << stats[tetrapak::metric::cache_hit]
+                          << ", cache_miss=" << stats[tetrapak::metric::cache_miss] << '\n'
+                          << (cached ? "served from the cache\n" : "NOT served from the cache\n");
+                status = cached ? 0 : 1;
+            });
         });
-    });
 
-    ctx.run(); // returns when both handlers have run
-    return status;
+        ctx.run(); // returns when both handlers have run
+        return status;
+    } catch (const tetrapak::error_with_diagnostics& e) {
+        // The constructor refuses unusable TLS settings, e.g. a CA_FILE that is not PEM.
+        std::cout << "cannot start: " << tetrapak::failure{e.code(), e.get_diagnostics()} << '\n';
+        return 1;
+    }
 }

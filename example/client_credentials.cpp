@@ -17,7 +17,8 @@
 
 namespace asio = boost::asio;
 
-int main(int argc, char** argv)
+namespace {
+int run(int argc, char** argv)
 {
     if (argc < 4) {
         std::cerr << "usage: " << argv[0] << " TOKEN_URL CLIENT_ID CLIENT_SECRET|- [CA_FILE] [RESOURCE]\n";
@@ -68,4 +69,15 @@ int main(int argc, char** argv)
         asio::detached);
     ctx.run();
     return failures ? 1 : 0;
+}
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        return run(argc, argv);
+    } catch (const tetrapak::error_with_diagnostics& e) { // unusable TLS settings (e.g. a CA file that is not PEM)
+        std::cerr << e.what() << '\n';
+        return 1;
+    }
 }

@@ -49,6 +49,9 @@ public:
 
     /// Builds its own TLS context from `config.tls` (TLS 1.2 or later,
     /// certificate and host-name verification on).
+    /// @throws error_with_diagnostics when `config.tls` cannot be used (a CA
+    /// file or client certificate that cannot be read; the diagnostics name
+    /// the setting).
     authorization_service(executor_type ex, auth_config config);
 
     /// Uses the caller's TLS context, which must outlive every operation of
