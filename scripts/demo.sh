@@ -8,7 +8,7 @@ build=${BUILD_DIR:-$here/build}
 
 "$here/scripts/install-deps.sh"
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target client_credentials token_exchange_handler
+cmake --build "$build" -j "$(nproc)" --target client_credentials token_exchange_handler beast_microservice tetrapak-token
 
 work=$(mktemp -d)
 cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -54,3 +54,42 @@ echo "-- a user calls in: the token is exchanged"
 "$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token alice User)" "$work/certs/ca.pem"
 echo "-- a system identity calls in: client credentials instead"
 "$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token nightly-job System)" "$work/certs/ca.pem"
+
+echo
+echo "== the Beast microservice: a caller's JWT exchanged (Automatic grant), the downstream service called with it"
+"$build/example/beast_microservice" "$work/appsettings.json" "$work/certs" >"$work/ms.out" 2>"$work/ms.err" &
+ms_pid=$!
+for _ in $(seq 100); do grep -q LISTENING "$work/ms.out" 2>/dev/null && break; sleep 0.1; done
+ms_port=$(awk '/LISTENING/ {print $2}' "$work/ms.out")
+down_port=$(awk '/LISTENING/ {print $4}' "$work/ms.out")
+[ -n "$ms_port" ] || { echo "the microservice did not start:"; cat "$work/ms.err"; exit 1; }
+echo "microservice at https://127.0.0.1:$ms_port, its downstream at https://127.0.0.1:$down_port"
+NODE_EXTRA_CA_CERTS="$work/certs/ca.pem" node -e '
+  const [port, down, alice, job] = process.argv.slice(1);
+  const get = async (what, headers) => {
+    const r = await fetch(`https://127.0.0.1:${port}/orders`, { headers });
+    const j = await r.json();
+    console.log(`-- ${what}: HTTP ${r.status}, grant ${j.grant}, downstream saw sub=${JSON.stringify(j.downstream?.sub)} ` +
+                `act=${JSON.stringify(j.downstream?.act_sub)} flow=${JSON.stringify(j.downstream?.flow_id)}; ` +
+                `token requests ${j.token_requests}, cache hits ${j.cache_hits}, ${j.elapsed_us} us`);
+  };
+  (async () => {
+    await get("alice (a user) calls", { authorization: `Bearer ${alice}`, "api-flow-id": "demo-1" });
+    await get("alice again (cached)", { authorization: `Bearer ${alice}` });
+    await fetch(`https://127.0.0.1:${down}/revoke`, { method: "POST" }); // the downstream now refuses that token
+    await get("alice after the downstream revoked her token (a 401, then one renewal)", { authorization: `Bearer ${alice}` });
+    await get("a system job calls", { authorization: `Bearer ${job}` });
+    await get("an anonymous call", {});
+    const s = await (await fetch(`https://127.0.0.1:${port}/stats`)).json();
+    console.log(`-- the service counted: ${s.fetch} fetches, ${s.cache_hit} cache hits, ${s.connection_opened} connections ` +
+                `opened, ${s.connection_reused} reused, ${s.tls_resumed} TLS sessions resumed`);
+    await fetch(`https://127.0.0.1:${port}/quit`, { method: "POST" });
+  })().catch((e) => { console.error(e); process.exit(1); });' \
+  "$ms_port" "$down_port" "$(caller_token alice User)" "$(caller_token nightly-job System)"
+wait "$ms_pid"
+
+echo
+echo "== the CLI"
+echo "-- tetrapak-token --issuer https://127.0.0.1:$port --client-id basic-client --json"
+TETRAPAK_CLIENT_SECRET=basic-secret "$build/tetrapak-token" --issuer "https://127.0.0.1:$port" --client-id basic-client \
+  --cacert "$work/certs/ca.pem" --json | sed -E 's/"access_token":"[^"]{6}[^"]*"/"access_token":"<redacted>"/'
