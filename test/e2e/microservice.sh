@@ -155,6 +155,14 @@ orders "no Authorization header"
 [ "$grant" = client_credentials ] || fail "no Authorization header: grant '$grant', expected client_credentials"
 echo "ok: no Authorization header -> client_credentials"
 
+# (Not one of the numbered checks) A token failure: 502 with the server's RFC 6749 error.
+sig=${alice_jwt##*.}; [ "${sig:0:1}" = A ] && c=B || c=A   # the first signature character: 6 real bits
+http GET "$front/orders" "Authorization: Bearer ${alice_jwt%.*}.$c${sig:1}"
+[ "$status" = 502 ] || fail "caller JWT with a broken signature: GET /orders answered $status, expected 502"
+jget v "$body" error; [ "$v" = invalid_grant ] || fail "broken caller JWT: error '$v', expected invalid_grant"
+jget v "$body" error_description; [ -n "$v" ] && [ "$v" != "<missing>" ] || fail "broken caller JWT: no error_description"
+echo "ok: a caller JWT with a broken signature -> 502 invalid_grant ($v)"
+
 # 4. The same user again: served from the cache, no request to the server.
 ex_stat hits0 cache_hit; srv_stat req0 token_requests
 orders "user caller again" "Authorization: Bearer $alice_jwt"
