@@ -38,6 +38,19 @@ expect_exit 0 "token exchange" -- "$cli" "${base[@]}" --client-secret-file "$sec
 node -e "const j = JSON.parse(process.argv[1]); const c = JSON.parse(Buffer.from(j.access_token.split(\".\")[1], \"base64url\")); if (c.sub !== \"alice\" || c.aud !== \"urn:tetrapak:orders\" || j.issued_token_type !== \"urn:ietf:params:oauth:token-type:access_token\") process.exit(1)" "$out" \
   || fail "exchanged token: $out"
 
+cfg=$(mktemp)
+cat >"$cfg" <<JSON
+{ "TetraPak": { "DiscoveryDocumentUrl": "$TETRAPAK_ISSUER/.well-known/openid-configuration",
+  "ClientId": "basic-client", "ClientSecret": "basic-secret",
+  "Services": { "Orders": { "GrantType": "Automatic", "Audience": "urn:tetrapak:orders" } } } }
+JSON
+expect_exit 0 "--config with a service (Automatic grant: a user is exchanged)" -- "$cli" --config "$cfg" --service Orders --cacert "$TETRAPAK_CA_FILE" --subject-token "$subject" --json
+node -e "const j = JSON.parse(process.argv[1]); const c = JSON.parse(Buffer.from(j.access_token.split(\".\")[1], \"base64url\")); if (c.sub !== \"alice\" || c.aud !== \"urn:tetrapak:orders\") process.exit(1)" "$out" \
+  || fail "--config exchanged token: $out"
+expect_exit 0 "--config without a subject: client credentials" -- "$cli" --config "$cfg" --service Orders --cacert "$TETRAPAK_CA_FILE"
+expect_exit 2 "--config with an unknown service" -- "$cli" --config "$cfg" --service Nope --cacert "$TETRAPAK_CA_FILE"
+grep -q "TetraPak:Services:Nope" <<<"$err" || fail "unknown service: the key is not named: $err"
+
 expect_exit 0 "verbose" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --verbose
 grep -q "read_header finished" <<<"$err" || fail "--verbose shows no steps: $err"
 grep -q "basic-secret" <<<"$err$out" && fail "--verbose printed the secret"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test of example/callback_style, example/future_style and
-# example/asio_server, run as a user runs them against a fresh local
+# End-to-end test of example/callback_style, example/future_style,
+# example/asio_server, example/client_credentials and
+# example/token_exchange_handler, run as a user runs them against a fresh local
 # authorization server (see with_server.sh).
 #
 #   test/e2e/examples.sh BUILD_DIR
@@ -8,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -eq 1 ] || { echo "usage: examples.sh BUILD_DIR" >&2; exit 2; }
 build=$(cd "$1" && pwd)
-for e in callback_style future_style asio_server; do
+for e in callback_style future_style asio_server client_credentials token_exchange_handler; do
   [ -x "$build/example/$e" ] || { echo "examples.sh: FAIL: $build/example/$e is not built" >&2; exit 1; }
 done
 
@@ -51,6 +52,27 @@ for e in callback_style future_style; do
   grep -q 'wrong-secret' "$work/out" && fail "$e printed the secret"
   echo "ok: $e with a wrong secret exits 1 with invalid_client"
 done
+rm -f "$work/out"
+
+# 1b. client_credentials (basic and post authentication) and token_exchange_handler (Automatic grant).
+timeout 20 "$ex/client_credentials" "$url" basic-client basic-secret "$ca" >"$work/out" 2>&1 ||
+  fail "client_credentials exited with $?, expected 0"
+[ "$(grep -c '  got actor_token{' "$work/out")" -eq 2 ] || fail "client_credentials: expected two tokens"
+echo "ok: client_credentials"
+cat >"$work/appsettings.json" <<JSON
+{ "TetraPak": { "DiscoveryDocumentUrl": "$TETRAPAK_ISSUER/.well-known/openid-configuration",
+  "ClientId": "basic-client", "ClientSecret": "basic-secret",
+  "Services": { "Orders": { "GrantType": "Automatic", "Audience": "urn:tetrapak:orders", "Scope": "read" } } } }
+JSON
+timeout 20 "$ex/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token alice User)" "$ca" >"$work/out" 2>&1 ||
+  fail "token_exchange_handler (user) exited with $?, expected 0"
+grep -q 'issued_token_type=urn:ietf:params:oauth:token-type:access_token' "$work/out" ||
+  fail "token_exchange_handler: a user's token was not exchanged"
+timeout 20 "$ex/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token nightly-job System)" "$ca" >"$work/out" 2>&1 ||
+  fail "token_exchange_handler (system) exited with $?, expected 0"
+grep -q 'calling downstream with actor_token{' "$work/out" && ! grep -q 'issued_token_type=' "$work/out" ||
+  fail "token_exchange_handler: a system caller should get client credentials"
+echo "ok: token_exchange_handler exchanges a user's token and gives a system caller client credentials"
 rm -f "$work/out"
 
 # 2. asio_server
