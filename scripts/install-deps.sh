@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(g++ clang cmake ninja-build pkg-config openssl libssl-dev nodejs npm
       libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev libboost1.81-tools-dev
-      libbenchmark-dev wrk)
+      libbenchmark-dev wrk libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds with CMake (warnings are
 # errors), runs every test (unit, integration against the real oidc-provider,
-# fault, consumer), and builds the library and its tests with b2 as well.
+# fault, end to end, consumer, benchmark smoke), builds the library and its
+# tests with b2 as well, then runs the stress test under TSan, every suite
+# under ASan+UBSan+LSan, and a bounded fuzz run of every parser.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -12,5 +14,9 @@ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAP
 cmake --build "$build" -j "$(nproc)"
 "$here/scripts/b2-build.sh"
 ctest --test-dir "$build" --output-on-failure -j 2
-# The concurrency stress test again, under ThreadSanitizer.
+# The concurrency stress test again, under ThreadSanitizer; every suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer.
 "$here/scripts/tsan.sh"
+"$here/scripts/asan.sh"
+# A bounded fuzz run of every parser (20 s each; see scripts/fuzz.sh for long runs).
+"$here/scripts/fuzz.sh"
