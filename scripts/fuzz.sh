@@ -23,7 +23,7 @@ for t in "${targets[@]}"; do
   corpus=$(mktemp -d)
   limit=(-max_total_time="$seconds")
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
-  echo "== fuzz_$t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s})"
+  echo "== fuzz_$t (${limit[0]#-})"
   # New inputs go to a scratch corpus; the seeds in the tree are read only.
   if ! "$build/test/fuzz/fuzz_$t" "${limit[@]}" -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$out/$t-" "$corpus" "$here/test/fuzz/corpus/$t" 2>"$build/fuzz_$t.log"; then
