@@ -72,6 +72,13 @@ response json_response(const request& req, http::status status, const json::valu
     return res;
 }
 
+/// Completes when the caller closed its connection (or sent more while we work).
+asio::awaitable<void> caller_gone(tls_stream& stream)
+{
+    char byte;
+    co_await stream.async_read_some(asio::buffer(&byte, 1), as_tuple);
+}
+
 // ---------------------------------------------------------------------------
 // The downstream service (stands for the next microservice in the chain)
 
@@ -91,8 +98,7 @@ asio::awaitable<void> downstream_session(tls_stream stream, downstream_state& st
         if (auto [ec, n] = co_await http::async_read(stream, buf, req, as_tuple); ec)
             co_return;
         if (req.target() == "/slow") { // never answers: wait until the caller goes
-            char byte;
-            co_await stream.async_read_some(asio::buffer(&byte, 1), as_tuple);
+            co_await caller_gone(stream);
             std::cerr << "downstream: caller went away" << std::endl;
             co_return;
         }
@@ -183,13 +189,6 @@ asio::awaitable<void> call_downstream(app& a, const request& req, response& res)
     o2["elapsed_us"] =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     res = json_response(req, http::status::ok, o2);
-}
-
-/// Completes when the caller closed its connection (or sent more while we work).
-asio::awaitable<void> caller_gone(tls_stream& stream)
-{
-    char byte;
-    co_await stream.async_read_some(asio::buffer(&byte, 1), as_tuple);
 }
 
 asio::awaitable<void> frontend_session(tls_stream stream, app& a)

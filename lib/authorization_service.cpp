@@ -659,12 +659,6 @@ struct exchange_op {
         resume(self, ec);
     }
     template <class Self>
-    void operator()(Self& self, error_code ec, tcp::resolver::results_type results)
-    {
-        x.endpoints_ = std::move(results);
-        resume(self, ec);
-    }
-    template <class Self>
     void operator()(Self& self, error_code ec, const tcp::endpoint&)
     {
         resume(self, ec);

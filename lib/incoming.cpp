@@ -8,15 +8,6 @@
 namespace tetrapak {
 namespace {
 
-std::string_view trim(std::string_view s) noexcept
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 /// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 bool is_b64token(std::string_view s) noexcept
 {
@@ -43,10 +34,10 @@ actor_token incoming_token(const boost::beast::http::fields& headers, std::strin
     auto range = headers.equal_range(header_name);
     if (range.first == range.second || std::next(range.first) != range.second)
         return {}; // missing, or ambiguous
-    std::string_view v = trim(range.first->value());
+    std::string_view v = detail::trim(range.first->value());
     const bool authorization = detail::iequals(header_name, "Authorization");
     if (v.size() > 7 && detail::iequals(v.substr(0, 7), "bearer "))
-        v = trim(v.substr(7));
+        v = detail::trim(v.substr(7));
     else if (authorization)
         return {}; // another scheme, or no scheme at all
     if (!is_b64token(v))

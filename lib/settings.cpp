@@ -19,22 +19,14 @@ namespace {
 
 using detail::iequals;
 using detail::valid_scope_token;
+using detail::is_space;
+using detail::trim;
 
 using boost::system::error_code;
 using access = detail::diagnostics_access;
 
 constexpr std::int64_t max_lifetime_seconds = 10LL * 365 * 24 * 3600; // ten years
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-std::string_view trim(std::string_view s) noexcept
-{
-    while (!s.empty() && is_space(s.front()))
-        s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back()))
-        s.remove_suffix(1);
-    return s;
-}
 
 /// Lower case without '_', '-' and spaces: "Client_Credentials" == "clientcredentials".
 std::string fold_name(std::string_view s)

@@ -1,37 +1,34 @@
 #!/usr/bin/env bash
 # README command 1: installs what is missing, builds, starts the local
 # authorization server (oidc-provider over TLS on 127.0.0.1 with a CA made
-# now), and fetches real tokens with the example program.
+# now), and fetches real tokens with the examples, the microservice and the CLI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
 
-"$here/scripts/install-deps.sh"
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target client_credentials token_exchange_handler beast_microservice tetrapak-token
-
+if [ "${1:-}" != --inside ]; then
+  "$here/scripts/install-deps.sh"
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target client_credentials token_exchange_handler beast_microservice tetrapak-token
+  # The rest runs against a fresh local authorization server: test/e2e/with_server.sh
+  # starts it (certificates made now), runs this script again inside, and stops it.
+  exec "$here/test/e2e/with_server.sh" -- "$0" --inside
+fi
 work=$(mktemp -d)
-cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-bash "$here/test/server/gen-certs.sh" "$work/certs"
-mkfifo "$work/in"
-node "$here/test/server/server.mjs" --certs "$work/certs" --port 0 <"$work/in" >"$work/out" 2>"$work/server.log" &
-server_pid=$!
-exec 4>"$work/in"
-for _ in $(seq 100); do grep -q READY "$work/out" 2>/dev/null && break; sleep 0.1; done
-port=$(awk '/READY/ {print $2}' "$work/out")
-[ -n "$port" ] || { echo "the authorization server did not start:"; cat "$work/server.log"; exit 1; }
-url="https://127.0.0.1:$port/token"
+trap 'rm -rf "$work"' EXIT
+certs=$TETRAPAK_CERTS
+port=${TETRAPAK_ISSUER##*:}
+url=$TETRAPAK_TOKEN_URL
 echo "authorization server (oidc-provider) at https://127.0.0.1:$port"
 echo
 echo "== opaque token for basic-client"
-TETRAPAK_CLIENT_SECRET=basic-secret "$build/example/client_credentials" "$url" basic-client - "$work/certs/ca.pem"
+TETRAPAK_CLIENT_SECRET=basic-secret "$build/example/client_credentials" "$url" basic-client - "$certs/ca.pem"
 echo
 echo "== JWT access token for system-client (resource indicator)"
-TETRAPAK_CLIENT_SECRET=system-secret "$build/example/client_credentials" "$url" system-client - "$work/certs/ca.pem" urn:tetrapak:test-api
+TETRAPAK_CLIENT_SECRET=system-secret "$build/example/client_credentials" "$url" system-client - "$certs/ca.pem" urn:tetrapak:test-api
 echo
 echo "== a wrong secret: the server's error, with its description"
-"$build/example/client_credentials" "$url" basic-client not-the-secret "$work/certs/ca.pem" || echo "(exit status $?, as expected)"
+"$build/example/client_credentials" "$url" basic-client not-the-secret "$certs/ca.pem" || echo "(exit status $?, as expected)"
 
 echo
 echo "== token exchange (RFC 8693) in a request handler, grant Automatic, config from a TetraPak JSON file"
@@ -41,30 +38,21 @@ cat >"$work/appsettings.json" <<JSON
     "ClientId": "basic-client", "ClientSecret": "basic-secret",
     "Services": { "Orders": { "GrantType": "Automatic", "Audience": "urn:tetrapak:orders", "Scope": "read" } } } }
 JSON
-caller_token() { # a caller's JWT from the test server's user-token grant
-  NODE_EXTRA_CA_CERTS="$work/certs/ca.pem" node -e '
-    const [url, user, type] = process.argv.slice(1);
-    fetch(url, { method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded",
-                 authorization: "Basic " + Buffer.from("user-issuer:user-issuer-secret").toString("base64") },
-      body: new URLSearchParams({ grant_type: "urn:tetrapak:test:user-token", username: user, user_type: type }) })
-    .then(r => r.json()).then(j => console.log(j.access_token));' "$url" "$1" "$2"
-}
 echo "-- a user calls in: the token is exchanged"
-"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token alice User)" "$work/certs/ca.pem"
+"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token alice User)" "$certs/ca.pem"
 echo "-- a system identity calls in: client credentials instead"
-"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token nightly-job System)" "$work/certs/ca.pem"
+"$build/example/token_exchange_handler" "$work/appsettings.json" Orders "Bearer $(caller_token nightly-job System)" "$certs/ca.pem"
 
 echo
 echo "== the Beast microservice: a caller's JWT exchanged (Automatic grant), the downstream service called with it"
-"$build/example/beast_microservice" "$work/appsettings.json" "$work/certs" >"$work/ms.out" 2>"$work/ms.err" &
+"$build/example/beast_microservice" "$work/appsettings.json" "$certs" >"$work/ms.out" 2>"$work/ms.err" &
 ms_pid=$!
 for _ in $(seq 100); do grep -q LISTENING "$work/ms.out" 2>/dev/null && break; sleep 0.1; done
 ms_port=$(awk '/LISTENING/ {print $2}' "$work/ms.out")
 down_port=$(awk '/LISTENING/ {print $4}' "$work/ms.out")
 [ -n "$ms_port" ] || { echo "the microservice did not start:"; cat "$work/ms.err"; exit 1; }
 echo "microservice at https://127.0.0.1:$ms_port, its downstream at https://127.0.0.1:$down_port"
-NODE_EXTRA_CA_CERTS="$work/certs/ca.pem" node -e '
+NODE_EXTRA_CA_CERTS="$certs/ca.pem" node -e '
   const [port, down, alice, job] = process.argv.slice(1);
   const get = async (what, headers) => {
     const r = await fetch(`https://127.0.0.1:${port}/orders`, { headers });
@@ -92,4 +80,4 @@ echo
 echo "== the CLI"
 echo "-- tetrapak-token --issuer https://127.0.0.1:$port --client-id basic-client --json"
 TETRAPAK_CLIENT_SECRET=basic-secret "$build/tetrapak-token" --issuer "https://127.0.0.1:$port" --client-id basic-client \
-  --cacert "$work/certs/ca.pem" --json | sed -E 's/"access_token":"[^"]{6}[^"]*"/"access_token":"<redacted>"/'
+  --cacert "$certs/ca.pem" --json | sed -E 's/"access_token":"[^"]{6}[^"]*"/"access_token":"<redacted>"/'

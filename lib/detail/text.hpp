@@ -20,6 +20,21 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept
     return true;
 }
 
+inline bool is_space(char c) noexcept
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/// `s` without leading and trailing ASCII white space.
+inline std::string_view trim(std::string_view s) noexcept
+{
+    while (!s.empty() && is_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
 /// CR, LF or NUL: never allowed in a value bound for a header or form field.
 inline bool has_forbidden_char(std::string_view s) noexcept
 {

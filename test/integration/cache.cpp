@@ -40,15 +40,21 @@ struct got {
     int calls = 0;
 };
 
+/// A completion handler that records its call in `g`.
+auto record(got& g)
+{
+    return [&g](error_code ec, actor_token t) {
+        g.ec = ec;
+        g.token = std::move(t);
+        ++g.calls;
+    };
+}
+
 /// One call on `auth`, run to completion on `ctx`.
 got call(asio::io_context& ctx, authorization_service& auth, http_client_options o = {})
 {
     got g;
-    auth.async_authorize(std::move(o), g.diag, [&](error_code ec, actor_token t) {
-        g.ec = ec;
-        g.token = std::move(t);
-        ++g.calls;
-    });
+    auth.async_authorize(std::move(o), g.diag, record(g));
     ctx.restart();
     ctx.run();
     return g;
@@ -195,9 +201,7 @@ BOOST_AUTO_TEST_CASE(thousand_concurrent_awaits_on_a_cold_key_make_one_request)
     for (auto& r : results) {
         asio::co_spawn(ctx, [&auth, &r]() -> asio::awaitable<void> {
             auto [ec, t] = co_await auth.async_authorize({}, asio::as_tuple(asio::use_awaitable));
-            r.ec = ec;
-            r.token = std::move(t);
-            ++r.calls;
+            record(r)(ec, std::move(t));
         }, asio::detached);
     }
     ctx.run();
@@ -225,12 +229,7 @@ BOOST_AUTO_TEST_CASE(cancelling_half_of_the_waiters_leaves_the_rest_with_tokens)
     const asio::cancellation_type types[] = {asio::cancellation_type::terminal, asio::cancellation_type::partial,
                                              asio::cancellation_type::total};
     for (int i = 0; i < n; ++i) {
-        auth.async_authorize({}, results[i].diag,
-                             asio::bind_cancellation_slot(signals[i].slot(), [&r = results[i]](error_code ec, actor_token t) {
-                                 r.ec = ec;
-                                 r.token = std::move(t);
-                                 ++r.calls;
-                             }));
+        auth.async_authorize({}, results[i].diag, asio::bind_cancellation_slot(signals[i].slot(), record(results[i])));
     }
     ctx.run_one(); // the fetch is under way
     for (int i = 0; i < n; i += 2)
@@ -257,10 +256,7 @@ BOOST_AUTO_TEST_CASE(when_every_waiter_leaves_the_fetch_stops_and_the_next_call_
     std::vector<got> results(10);
     std::vector<asio::cancellation_signal> signals(10);
     for (int i = 0; i < 10; ++i)
-        auth.async_authorize({}, asio::bind_cancellation_slot(signals[i].slot(), [&r = results[i]](error_code ec, actor_token) {
-                                 r.ec = ec;
-                                 ++r.calls;
-                             }));
+        auth.async_authorize({}, asio::bind_cancellation_slot(signals[i].slot(), record(results[i])));
     ctx.run_one();
     for (auto& s : signals)
         s.emit(asio::cancellation_type::terminal);
@@ -288,16 +284,9 @@ BOOST_AUTO_TEST_CASE(a_stalled_key_never_delays_another_key)
     slow.auth_config = slow_cfg;
     asio::cancellation_signal stop_slow;
     got s;
-    auth.async_authorize(slow, asio::bind_cancellation_slot(stop_slow.slot(), [&](error_code ec, actor_token) {
-                             s.ec = ec;
-                             ++s.calls;
-                         }));
+    auth.async_authorize(slow, asio::bind_cancellation_slot(stop_slow.slot(), record(s)));
     got fast;
-    auth.async_authorize({}, fast.diag, [&](error_code ec, actor_token t) {
-        fast.ec = ec;
-        fast.token = std::move(t);
-        ++fast.calls;
-    });
+    auth.async_authorize({}, fast.diag, record(fast));
     BOOST_TEST_REQUIRE(run_until(ctx, [&] { return fast.calls == 1; }, 4s));
     BOOST_TEST(!fast.ec, fast.ec.message() << ' ' << fast.diag);
     BOOST_TEST(s.calls == 0); // still stalled while the other key was served
