@@ -48,6 +48,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -612,6 +613,15 @@ private:
                 access::client_message(diag) = std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
                 svc_->pool.forget_session(pool_key_);
                 return error::tls_verification_failed;
+            }
+            switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+            case SSL_R_UNSUPPORTED_PROTOCOL:
+            case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+            case SSL_R_NO_PROTOCOLS_AVAILABLE: return error::tls_version_refused;
+            case SSL_R_WRONG_VERSION_NUMBER:
+            case SSL_R_PACKET_LENGTH_TOO_LONG:
+            case SSL_R_RECORD_LENGTH_MISMATCH: return error::not_tls;
+            default: break;
             }
         }
         return ec;

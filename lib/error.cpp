@@ -85,6 +85,12 @@ const char* client_message(error e) noexcept
     case error::tls_verification_failed:
         return "the token endpoint's certificate failed verification (untrusted CA, expired, or "
                "issued for another host): check tls.ca_file and the endpoint's host name";
+    case error::tls_version_refused:
+        return "the token endpoint offers only TLS versions below 1.2, which this client refuses: the "
+               "server must be upgraded";
+    case error::not_tls:
+        return "the token endpoint did not answer in TLS (a plain HTTP server on an https URL?): check "
+               "the port of the token endpoint URL";
     case error::response_too_large:
         return "the token endpoint's response body exceeds auth_config.max_response_size";
     case error::header_too_large:

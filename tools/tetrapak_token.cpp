@@ -109,6 +109,8 @@ int classify(const boost::system::error_code& ec)
         case error::response_header_timeout:
         case error::response_body_timeout:
         case error::tls_verification_failed:
+        case error::tls_version_refused:
+        case error::not_tls:
         case error::response_too_large:
         case error::header_too_large:
         case error::discovery_failed: return exit_network;

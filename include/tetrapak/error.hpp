@@ -47,6 +47,8 @@ enum class error {
     response_header_timeout,    ///< the response headers took longer than timeouts::response_header
     response_body_timeout,      ///< the response body took longer than timeouts::response_body
     tls_verification_failed,    ///< the server certificate failed verification (chain or host name)
+    tls_version_refused,        ///< the server offers no TLS version at or above the 1.2 minimum
+    not_tls,                    ///< the endpoint answered, but not in TLS (plain HTTP on an https port?)
     response_too_large,         ///< the response body exceeded auth_config::max_response_size
     header_too_large,           ///< the response header section exceeded its limit
     // HTTP level

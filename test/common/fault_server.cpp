@@ -4,10 +4,13 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include <ctime>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,8 +19,8 @@ namespace tetrapak::test {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-fault_server::fault_server(script s)
-    : acceptor_(ctx_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), script_(std::move(s))
+fault_server::fault_server(script s, unsigned short port)
+    : acceptor_(ctx_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)), script_(std::move(s))
 {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] {
@@ -88,6 +91,29 @@ void write_raw(tls_stream& s, std::string_view bytes)
 {
     boost::system::error_code ec;
     asio::write(s, asio::buffer(bytes), ec);
+}
+
+void reset(fault_server::socket& s)
+{
+    s.set_option(asio::socket_base::linger(true, 0));
+    boost::system::error_code ec;
+    s.close(ec);
+}
+
+std::string http(const std::string& status, const std::string& body, const std::string& extra)
+{
+    return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n" + extra + "\r\n" + body;
+}
+
+std::string imf_fixdate(std::chrono::system_clock::time_point tp)
+{
+    std::time_t t = std::chrono::system_clock::to_time_t(tp);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
 }
 
 void write_raw(fault_server::socket& s, std::string_view bytes)

@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <thread>
@@ -23,7 +24,8 @@ public:
     using socket = boost::asio::ip::tcp::socket;
     using script = std::function<void(socket&)>;
 
-    explicit fault_server(script s);
+    /// Listens on 127.0.0.1:`port` (0: any free port).
+    explicit fault_server(script s, unsigned short port = 0);
     ~fault_server();
 
     unsigned short port() const noexcept { return port_; }
@@ -50,6 +52,12 @@ void stall(fault_server::socket& s);
 /// Reads one HTTP request from a TLS stream (headers and body).
 void read_request(tls_stream& s);
 void read_request(fault_server::socket& s);
+/// Closes with an RST (linger 0) instead of a FIN.
+void reset(fault_server::socket& s);
+/// An HTTP/1.1 answer with a JSON content type, a Content-Length and `extra` header lines.
+std::string http(const std::string& status, const std::string& body, const std::string& extra = {});
+/// RFC 7231 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string imf_fixdate(std::chrono::system_clock::time_point tp);
 /// Writes raw bytes; ignores errors (the client may have gone).
 void write_raw(tls_stream& s, std::string_view bytes);
 void write_raw(fault_server::socket& s, std::string_view bytes);

@@ -8,6 +8,10 @@
 #include <tetrapak.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <memory>
 
 namespace tetrapak::test {
 
@@ -34,6 +38,34 @@ inline fetched fetch(const auth_config& cfg, const actor_token& subject = {}, co
     });
     ctx.run();
     return f;
+}
+
+struct call_result {
+    boost::system::error_code ec;
+    actor_token token;
+    diagnostics diag;
+    int calls = 0;
+    std::chrono::steady_clock::duration elapsed{};
+};
+
+/// One call on an existing service, run to completion: the io_context is
+/// restarted and run until it stops; the handler ran once and no work is left.
+inline std::shared_ptr<call_result> call(boost::asio::io_context& ctx, authorization_service& auth,
+                                         const http_client_options& o = {})
+{
+    auto r = std::make_shared<call_result>();
+    const auto t0 = std::chrono::steady_clock::now();
+    auth.async_authorize(o, r->diag, [r, t0](boost::system::error_code ec, actor_token t) {
+        ++r->calls;
+        r->ec = ec;
+        r->token = std::move(t);
+        r->elapsed = std::chrono::steady_clock::now() - t0;
+    });
+    ctx.restart();
+    ctx.run_for(std::chrono::seconds(20));
+    BOOST_TEST(ctx.stopped());
+    BOOST_TEST(r->calls == 1);
+    return r;
 }
 
 } // namespace tetrapak::test

@@ -2,6 +2,7 @@
 // never retried, cancellation of a backoff wait) and keep-alive connections
 // that go bad, against in-process TLS servers that misbehave on purpose.
 #include "fault_server.hpp"
+#include "fetch.hpp"
 #include "oidc_server.hpp"
 #include "test_config.hpp"
 
@@ -30,11 +31,9 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-std::string http(const std::string& status, const std::string& body, const std::string& extra = {})
-{
-    return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n" + extra + "\r\n" + body;
-}
+using test::http;
+using test::imf_fixdate;
+using test::reset;
 
 std::string token_body(int n)
 {
@@ -48,12 +47,6 @@ constexpr const char* close_hdr = "Connection: close\r\n";
 
 /// Stands for "reset the connection instead of answering".
 const std::string reset_marker = "<reset>";
-
-void reset(fault_server::socket& s)
-{
-    s.set_option(asio::socket_base::linger(true, 0)); // close() sends RST
-    s.close();
-}
 
 /// TLS, then serves requests on the connection until the client goes or an
 /// answer carries Connection: close. `answer(n)` is the answer to the n-th
@@ -90,47 +83,17 @@ auth_config retrying(const fault_server& server, int attempts = 3)
     return c;
 }
 
-struct result {
-    error_code ec;
-    actor_token token;
-    diagnostics diag;
-    int calls = 0;
-    steady::duration elapsed{};
-};
+using result = test::call_result;
 
-/// One call, run to completion: the handler ran once and no work is left.
 std::shared_ptr<result> authorize(asio::io_context& ctx, authorization_service& auth, bool force = false)
 {
-    auto r = std::make_shared<result>();
     http_client_options o;
     o.force_authorization = force;
-    const auto t0 = steady::now();
-    auth.async_authorize(o, r->diag, [r, t0](error_code ec, actor_token t) {
-        ++r->calls;
-        r->ec = ec;
-        r->token = std::move(t);
-        r->elapsed = steady::now() - t0;
-    });
-    ctx.restart();
-    ctx.run_for(20s);
-    BOOST_TEST(ctx.stopped());
-    BOOST_TEST(r->calls == 1);
-    return r;
+    return test::call(ctx, auth, o);
 }
 
 /// Milliseconds, for readable assertions.
 long long ms(steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
-
-/// RFC 7231 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
-std::string imf_fixdate(std::chrono::system_clock::time_point tp)
-{
-    std::time_t t = std::chrono::system_clock::to_time_t(tp);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return buf;
-}
 
 /// Runs `ctx` in small slices until `pred` holds (or `limit` passes).
 template <class Pred>
