@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The unit, integration, fault and stress suites built with AddressSanitizer,
 # UndefinedBehaviorSanitizer and LeakSanitizer: any report fails the run.
-# Part of the README's test command (scripts/test.sh); runs on its own too.
+# ctest -L asan runs this script (the README's test command does).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${ASAN_BUILD_DIR:-$here/build-asan}
