@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tetrapak-token as a user runs it, against the real authorization server:
 # success (bare and --json, client credentials and token exchange, discovery),
-# a wrong secret, an unreachable server, bad flags; and --verbose never shows
-# the secret or the token.
+# a wrong secret, an unreachable server, bad flags; and --verbose, on every
+# path, never shows a secret, the subject or a token.
 #   test/e2e/cli.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -55,6 +55,29 @@ expect_exit 0 "verbose" -- "$cli" "${base[@]}" --client-secret-file "$secret_fil
 grep -q "read_header finished" <<<"$err" || fail "--verbose shows no steps: $err"
 grep -q "basic-secret" <<<"$err$out" && fail "--verbose printed the secret"
 tok=$out; grep -qF "$tok" <<<"$err" && fail "--verbose printed the token on stderr"
+
+# --verbose on every other path: no secret, no subject, no token, no JWT at all.
+no_leak() { # no_leak WHAT NEEDLE...
+  local what=$1; shift
+  for n in "$@"; do grep -qF -- "$n" <<<"$err$out" && fail "$what printed a secret or token"; done
+  grep -q "eyJ" <<<"$err" && fail "$what printed a JWT on stderr"
+  return 0
+}
+expect_exit 0 "verbose token exchange" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --subject-token "$subject" --audience urn:tetrapak:orders --verbose
+no_leak "verbose token exchange" basic-secret "$subject"
+expect_exit 1 "verbose, wrong secret" -- env TETRAPAK_CLIENT_SECRET=canary-wrong-7f1d "$cli" "${base[@]}" --verbose --subject-token "$subject"
+no_leak "verbose, wrong secret" canary-wrong "$subject"
+expect_exit 3 "verbose, unreachable" -- env TETRAPAK_CLIENT_SECRET=canary-wrong-7f1d "$cli" --token-url https://127.0.0.1:1/token --client-id basic-client --cacert "$TETRAPAK_CA_FILE" --verbose
+no_leak "verbose, unreachable" canary-wrong
+bad_cfg=$(mktemp)
+cat >"$bad_cfg" <<JSON
+{ "TetraPak": { "ClientId": "basic-client", "ClientSecret": "canary-cfg-secret", "GrantType": "Sideways" } }
+JSON
+expect_exit 2 "verbose, bad configuration" -- "$cli" --config "$bad_cfg" --service "" --verbose
+grep -q "GrantType" <<<"$err" || fail "bad configuration: the key is not named: $err"
+no_leak "verbose, bad configuration" canary-cfg-secret
+expect_exit 2 "verbose, CR/LF in the secret" -- env "TETRAPAK_CLIENT_SECRET=$(printf "canary-crlf\r\nX: 1")" "$cli" "${base[@]}" --verbose
+no_leak "verbose, CR/LF in the secret" canary-crlf
 
 expect_exit 1 "wrong secret" -- env TETRAPAK_CLIENT_SECRET=not-it "$cli" "${base[@]}"
 grep -q "error: invalid_client" <<<"$err" || fail "wrong secret: no RFC 6749 error: $err"
