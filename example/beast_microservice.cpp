@@ -11,12 +11,15 @@
 // Prints "LISTENING <port> DOWNSTREAM <port>" once both listen.
 //
 // Frontend:   GET /orders  -> the downstream's answer, with the grant chosen
+//             GET /orders-noauth -> the same downstream call without a token
+//                             (grant none: the baseline of benchmark 6 in bench/README.md)
 //             GET /slow    -> a downstream call that never ends (close the
 //                             connection: the outgoing call is cancelled)
 //             GET /stats   -> the authorization service's counters
 //             POST /quit   -> stops the program
 // Downstream: GET /orders  -> 401 without a (non-revoked) Bearer token, else
 //                             the claims it received
+//             GET /orders-noauth -> the same answer, no token required
 //             POST /revoke -> revokes the last token it accepted (a demo of
 //                             the client's renew-once-after-401)
 //             GET /slow    -> never answers
@@ -110,14 +113,16 @@ asio::awaitable<void> downstream_session(tls_stream stream, downstream_state& st
             std::lock_guard lock(st.mtx);
             st.revoked.insert(st.last_token);
             res = json_response(req, http::status::ok, {{"revoked", true}});
-        } else if (req.target() == "/orders") {
+        } else if (req.target() == "/orders" || req.target() == "/orders-noauth") {
+            const bool open = req.target() == "/orders-noauth"; // needs no token
             std::unique_lock lock(st.mtx);
-            if (token.empty() || st.revoked.count(std::string(token.value()))) {
+            if (!open && (token.empty() || st.revoked.count(std::string(token.value())))) {
                 lock.unlock();
                 res = json_response(req, http::status::unauthorized, {{"error", "invalid_token"}});
                 res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
             } else {
-                st.last_token = token.value();
+                if (!open)
+                    st.last_token = token.value();
                 lock.unlock();
                 json::object o;
                 o["sub"] = token.string_claim("sub").value_or("");
@@ -145,6 +150,7 @@ struct app {
     tetrapak::authorization_service& auth;
     tetrapak::authorized_client& client;
     std::shared_ptr<const tetrapak::auth_config> orders; // the "Orders" service's configuration
+    std::shared_ptr<const tetrapak::auth_config> no_auth; // the same with grant none: no token
     std::string downstream;                              // https://127.0.0.1:PORT
 };
 
@@ -158,15 +164,17 @@ json::object stats_json(const tetrapak::authorization_service& auth)
 }
 
 /// GET /orders and /slow: the caller's token -> a token for Orders -> the downstream call.
+/// GET /orders-noauth: the same call without a token.
 asio::awaitable<void> call_downstream(app& a, const request& req, response& res)
 {
     const auto t0 = std::chrono::steady_clock::now();
+    const auto& cfg = req.target() == "/orders-noauth" ? a.no_auth : a.orders;
     auto subject = tetrapak::incoming_token(req); // the caller's JWT, if any
     tetrapak::diagnostics diag;
-    auto grant = tetrapak::resolve_grant(a.orders->grant, subject, diag); // only to report the choice
+    auto grant = tetrapak::resolve_grant(cfg->grant, subject, diag); // only to report the choice
 
     tetrapak::outgoing_options o;
-    o.authorization.auth_config = a.orders;
+    o.authorization.auth_config = cfg;
     o.authorization.actor_token = subject;
     o.correlation_id = std::string(req["api-flow-id"]);
     const auto before = a.auth.stats();
@@ -202,7 +210,7 @@ asio::awaitable<void> frontend_session(tls_stream stream, app& a)
             co_return;
         response res;
         bool quit = false;
-        if (req.target() == "/orders" || req.target() == "/slow") {
+        if (req.target() == "/orders" || req.target() == "/orders-noauth" || req.target() == "/slow") {
             // Whichever finishes first wins; the other is cancelled. A caller
             // that disconnects cancels the token fetch and the downstream call.
             auto r = co_await (call_downstream(a, req, res) || caller_gone(stream));
@@ -270,8 +278,10 @@ int run(int argc, char** argv)
     tcp::acceptor down_acceptor(ctx, {loopback, 0});
     tcp::acceptor front_acceptor(ctx, {loopback, static_cast<unsigned short>(argc > 3 ? std::atoi(argv[3]) : 0)});
     const auto down_port = down_acceptor.local_endpoint().port();
+    auto no_auth = *cfg;
+    no_auth.grant = tetrapak::grant_type::none;
     app a{ctx, auth, client, std::make_shared<const tetrapak::auth_config>(*cfg),
-          "https://127.0.0.1:" + std::to_string(down_port)};
+          std::make_shared<const tetrapak::auth_config>(no_auth), "https://127.0.0.1:" + std::to_string(down_port)};
     downstream_state down_state;
 
     asio::co_spawn(ctx, listen(down_acceptor, server_tls, [&](tls_stream s) { return downstream_session(std::move(s), down_state); }),

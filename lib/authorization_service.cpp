@@ -204,10 +204,12 @@ struct service_impl {
     explicit service_impl(const auth_config& cfg) : cache(cfg.cache.max_entries) {}
 
     asio::any_io_executor ex;
+    asio::any_completion_executor completion_ex; // `ex`, converted once (see waiter)
     std::unique_ptr<ssl::context> own_tls;
     ssl::context* tls = nullptr;
     std::shared_ptr<const auth_config> config;
     digest own_config_digest{};
+    config_digest_memo digests; // of the configurations that calls bring
     trace_hook trace;
     grant_resolver resolver;
     metrics_hook metrics;
@@ -282,54 +284,85 @@ struct waiter {
           work(asio::prefer(asio::get_associated_executor(handler, fallback), asio::execution::outstanding_work.tracked))
     {
     }
+    /// With the fallback already converted (service_impl::completion_ex):
+    /// converting an any_io_executor allocates each time.
+    waiter(handler_of<T> h, diagnostics* d, const asio::any_completion_executor& fallback)
+        : handler(std::move(h)), diag(d),
+          work(asio::prefer(asio::get_associated_executor(handler, fallback), asio::execution::outstanding_work.tracked))
+    {
+    }
     handler_of<T> handler;
     diagnostics* diag;
     /// Keeps the handler's executor (its io_context) running until completion.
     std::optional<asio::associated_executor_t<handler_of<T>, asio::any_io_executor>> work;
     asio::cancellation_slot slot;
     std::atomic<bool> cancelled{false};
+    // The result, written once by complete_waiter before it posts. Kept here
+    // rather than in the posted completion, which stays one pointer: a storm's
+    // thousands of queued completions cost little more than their waiters.
+    error_code result_ec;
+    std::unique_ptr<diagnostics> result_diag; ///< null: nothing to report (the common case)
+    T result{};
 };
 
-/// The final step of a waiter, run through the waiter's associated executor
-/// (asio::post's work dispatcher takes it there). A cancellation that arrived
-/// after the result was known still wins here.
+/// The final step of a waiter, on the handler's associated executor. A
+/// cancellation that arrived after the result was known still wins here.
 template <class T>
 struct waiter_completion {
     std::shared_ptr<waiter<T>> w;
-    error_code ec;
-    diagnostics diag;
-    T value;
-    asio::any_io_executor fallback;
-
-    using executor_type = asio::associated_executor_t<handler_of<T>, asio::any_io_executor>;
-    executor_type get_executor() const noexcept { return asio::get_associated_executor(w->handler, fallback); }
 
     void operator()()
     {
-        if (w->slot.is_connected())
-            w->slot.clear();
-        if (w->cancelled.load()) {
+        auto& x = *w;
+        if (x.slot.is_connected())
+            x.slot.clear();
+        error_code ec = x.result_ec;
+        T value = std::move(x.result);
+        auto diag = std::move(x.result_diag);
+        if (x.cancelled.load()) {
             ec = asio::error::operation_aborted;
             value = T{};
-            diag.clear();
+            diag.reset();
         }
-        if (w->diag)
-            *w->diag = std::move(diag);
-        auto handler = std::move(w->handler);
-        w->work.reset();
+        if (x.diag) {
+            if (diag)
+                *x.diag = std::move(*diag);
+            else
+                x.diag->clear();
+        }
+        auto handler = std::move(x.handler);
+        x.work.reset();
         w.reset();
-        diag = {};
+        diag.reset();
         std::move(handler)(ec, std::move(value));
+    }
+};
+
+/// The first step, posted to the service's executor (so never inline): it
+/// dispatches the final step to the handler's executor (what asio::post's work
+/// dispatcher would do, without carrying a second executor in every queued
+/// completion).
+template <class T>
+struct waiter_hop {
+    std::shared_ptr<waiter<T>> w;
+
+    void operator()()
+    {
+        auto ex = *w->work; // the final step releases w->work
+        asio::dispatch(ex, waiter_completion<T>{std::move(w)});
     }
 };
 
 /// Completes a waiter: never inline, always through its associated executor.
 template <class T>
 void complete_waiter(std::shared_ptr<waiter<T>> w, const asio::any_io_executor& fallback, error_code ec,
-                     diagnostics diag, T value)
+                     const diagnostics& diag, T value)
 {
-    auto ex = fallback;
-    asio::post(ex, waiter_completion<T>{std::move(w), ec, std::move(diag), std::move(value), fallback});
+    w->result_ec = ec;
+    if (!diag.empty())
+        w->result_diag = std::make_unique<diagnostics>(diag);
+    w->result = std::move(value);
+    asio::post(fallback, waiter_hop<T>{std::move(w)});
 }
 
 template <class T>
@@ -1335,6 +1368,7 @@ authorization_service::authorization_service(executor_type ex, auth_config confi
     : impl_(std::make_shared<detail::service_impl>(config))
 {
     impl_->ex = std::move(ex);
+    impl_->completion_ex = asio::any_completion_executor(impl_->ex);
     impl_->own_tls = detail::make_tls_context(config.tls);
     impl_->tls = impl_->own_tls.get();
     impl_->own_config_digest = detail::config_digest(config);
@@ -1345,6 +1379,7 @@ authorization_service::authorization_service(executor_type ex, ssl::context& tls
     : impl_(std::make_shared<detail::service_impl>(config))
 {
     impl_->ex = std::move(ex);
+    impl_->completion_ex = asio::any_completion_executor(impl_->ex);
     impl_->tls = &tls;
     impl_->own_config_digest = detail::config_digest(config);
     impl_->config = std::make_shared<const auth_config>(std::move(config));
@@ -1382,14 +1417,16 @@ namespace {
 
 /// The grant for `options` and the cache key it is fetched under.
 struct keyed_grant {
-    std::shared_ptr<const auth_config> cfg;
+    /// options.auth_config or the service's: referred to, so that a cache hit
+    /// touches no reference count shared with other threads.
+    const std::shared_ptr<const auth_config>* cfg;
     grant_type grant;
     cache_key key;
 };
 
-boost::system::result<keyed_grant> key_of(service_impl& impl, http_client_options& options, diagnostics& d)
+boost::system::result<keyed_grant> key_of(service_impl& impl, const http_client_options& options, diagnostics& d)
 {
-    auto cfg = options.auth_config ? std::move(options.auth_config) : impl.config;
+    const auto& cfg = options.auth_config ? options.auth_config : impl.config;
     auto grant = impl.resolver ? impl.resolver(*cfg, options, d) : resolve_grant(cfg->grant, options.actor_token, d);
     if (grant && cfg->token_endpoint.empty() && cfg->discovery_document_url.empty()) {
         diagnostics_access::client_message(d) = "auth_config.token_endpoint and discovery_document_url are empty";
@@ -1397,13 +1434,28 @@ boost::system::result<keyed_grant> key_of(service_impl& impl, http_client_option
     }
     if (!grant)
         return grant.error();
-    const digest cd = cfg == impl.config ? impl.own_config_digest : config_digest(*cfg);
-    auto key = make_cache_key(cd, *grant, options.actor_token);
-    return keyed_grant{std::move(cfg), *grant, key};
+    // The service's own configuration is immutable; any other is digested once
+    // per object and re-digested only when its fields change.
+    const digest cd = cfg == impl.config ? impl.own_config_digest : impl.digests.get(cfg);
+    return keyed_grant{&cfg, *grant, make_cache_key(cd, *grant, options.actor_token)};
 }
 
 } // namespace
+
+/// A call that the cache did not serve (see authorization_service::lookup).
+struct pending_call {
+    std::shared_ptr<service_impl> impl;
+    http_client_options options;
+    std::shared_ptr<const auth_config> cfg;
+    grant_type grant = grant_type::client_credentials;
+    cache_key key{};
+    error_code ec; ///< set: the call fails at once (grant choice, configuration), with `diag`
+    std::unique_ptr<diagnostics> diag;
+};
+
 } // namespace detail
+
+void authorization_service::pending_deleter::operator()(detail::pending_call* p) const noexcept { delete p; }
 
 bool authorization_service::invalidate(http_client_options options)
 {
@@ -1427,51 +1479,116 @@ std::size_t authorization_service::cache_size() const
     return impl_->cache.size();
 }
 
-void authorization_service::initiate(const std::shared_ptr<detail::service_impl>& impl_, http_client_options options,
+authorization_service::pending_ptr authorization_service::lookup(const std::shared_ptr<detail::service_impl>& impl,
+                                                                 http_client_options& options, actor_token& hit)
+{
+    using namespace detail;
+    diagnostics d;
+    auto k = key_of(*impl, options, d);
+    if (!k) {
+        pending_ptr p(new pending_call{impl, {}, {}, {}, {}, k.error(), std::make_unique<diagnostics>(std::move(d))});
+        return p;
+    }
+    if ((*k->cfg)->cache.enabled && !options.force_authorization) {
+        const auto now = std::chrono::system_clock::now();
+        std::shared_ptr<token_job> renewal;
+        bool served = false;
+        {
+            std::lock_guard lock(impl->mtx);
+            const auto probe = impl->cache.probe(k->key, now, hit);
+            served = probe != token_cache::probe_result::unusable;
+            if (probe == token_cache::probe_result::renew) { // usable, and this caller starts the one background renewal
+                auto r = impl->cache.lookup(k->key, now);
+                hit = std::move(r.token);
+                if (r.st == token_cache::state::renew) {
+                    auto& slot = impl->inflight[k->key];
+                    if (!slot.lock()) {
+                        fetch_request req{*k->cfg, k->grant, options.actor_token, k->key, std::move(r.refresh_token), true};
+                        renewal = std::make_shared<token_job>(impl, std::move(req));
+                        slot = renewal;
+                    } else { // a fetch already running renews the entry; if it fails, a later caller renews
+                        impl->cache.renewal_failed(k->key, now, now);
+                    }
+                }
+            }
+        }
+        if (served) {
+            impl->report(metric::cache_hit);
+            if (renewal) {
+                impl->report(metric::renewal_started);
+                renewal->start();
+            }
+            return nullptr;
+        }
+    }
+    auto cfg = *k->cfg; // before `options` moves: it may be options.auth_config
+    pending_ptr p(new pending_call{impl, std::move(options), std::move(cfg), k->grant, k->key, {}, {}});
+    return p;
+}
+
+void authorization_service::initiate(const std::shared_ptr<detail::service_impl>& impl, http_client_options options,
                                      diagnostics* diag, asio::any_completion_handler<completion_signature> handler)
 {
     using namespace detail;
-    auto w = std::make_shared<waiter<actor_token>>(std::move(handler), diag, impl_->ex);
-    diagnostics d;
-    auto k = key_of(*impl_, options, d);
-    if (!k) {
-        complete_waiter<actor_token>(std::move(w), impl_->ex, k.error(), std::move(d), {});
+    actor_token hit;
+    auto pending = lookup(impl, options, hit);
+    if (pending) {
+        initiate_pending(std::move(pending), diag, std::move(handler));
         return;
     }
-    const bool caching = k->cfg->cache.enabled;
+    auto w = std::make_shared<waiter<actor_token>>(std::move(handler), diag, impl->ex);
+    watch_cancellation(w);
+    complete_waiter<actor_token>(std::move(w), impl->ex, {}, {}, std::move(hit));
+}
+
+void authorization_service::initiate_pending(pending_ptr call, diagnostics* diag,
+                                             asio::any_completion_handler<completion_signature> handler)
+{
+    using namespace detail;
+    const auto& impl_ = call->impl;
+    auto w = std::make_shared<waiter<actor_token>>(std::move(handler), diag, impl_->completion_ex);
+    if (call->ec) {
+        complete_waiter<actor_token>(std::move(w), impl_->ex, call->ec, *call->diag, {});
+        return;
+    }
+    auto& options = call->options;
+    const bool caching = call->cfg->cache.enabled;
     const auto now = std::chrono::system_clock::now();
 
+    // The cache is looked up again under the lock: a fetch may have stored the
+    // token since lookup(), and a miss needs the expired entry's refresh token.
     token_cache::lookup_result hit;
     std::shared_ptr<token_job> job, renewal;
     bool joined = false;
     {
         std::lock_guard lock(impl_->mtx);
         if (caching)
-            hit = impl_->cache.lookup(k->key, now);
+            hit = impl_->cache.lookup(call->key, now);
         if (options.force_authorization && hit.blocked) {
             hit.st = token_cache::state::blocked; // forcing does not override the server's Retry-After
         } else if (options.force_authorization) {
             if (hit.st == token_cache::state::renew)
-                impl_->cache.renewal_failed(k->key, now, now); // not started after all: the fetch below renews
+                impl_->cache.renewal_failed(call->key, now, now); // not started after all: the fetch below renews
             if (caching && hit.st != token_cache::state::miss)
-                hit.refresh_token = impl_->cache.refresh_token(k->key);
+                hit.refresh_token = impl_->cache.refresh_token(call->key);
             hit.st = token_cache::state::miss;
         }
         if (hit.st == token_cache::state::renew || hit.st == token_cache::state::miss) {
-            auto& slot = impl_->inflight[k->key];
+            auto& slot = impl_->inflight[call->key];
             auto running = slot.lock();
             if (hit.st == token_cache::state::renew) {
                 if (!running) { // one background renewal
-                    fetch_request r{k->cfg, k->grant, options.actor_token, k->key, std::move(hit.refresh_token), true};
+                    fetch_request r{call->cfg, call->grant, options.actor_token, call->key, std::move(hit.refresh_token), true};
                     renewal = std::make_shared<token_job>(impl_, std::move(r));
                     slot = renewal;
                 } else { // a fetch already running renews the entry; if it fails, a later caller renews
-                    impl_->cache.renewal_failed(k->key, now, now);
+                    impl_->cache.renewal_failed(call->key, now, now);
                 }
             } else if (running && running->add_waiter(w)) {
                 joined = true;
             } else {
-                fetch_request r{k->cfg, k->grant, std::move(options.actor_token), k->key, std::move(hit.refresh_token), false};
+                fetch_request r{call->cfg, call->grant, std::move(options.actor_token), call->key,
+                                std::move(hit.refresh_token), false};
                 job = std::make_shared<token_job>(impl_, std::move(r));
                 job->add_waiter(w);
                 slot = job;
@@ -1493,7 +1610,7 @@ void authorization_service::initiate(const std::shared_ptr<detail::service_impl>
     case token_cache::state::blocked:
         impl_->report(metric::retry_after_honoured, hit.failure.ec);
         watch_cancellation(w);
-        complete_waiter<actor_token>(std::move(w), impl_->ex, hit.failure.ec, std::move(hit.failure.diag), {});
+        complete_waiter<actor_token>(std::move(w), impl_->ex, hit.failure.ec, hit.failure.diag, {});
         return;
     case token_cache::state::miss:
         impl_->report(joined ? metric::coalesced : metric::cache_miss);

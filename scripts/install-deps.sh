@@ -6,7 +6,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(g++ clang cmake ninja-build pkg-config openssl libssl-dev nodejs npm
       libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev libboost1.81-tools-dev
-      libbenchmark-dev wrk libclang-rt-14-dev)
+      libbenchmark-dev wrk libclang-rt-14-dev
+      nginx-light libcurl4-openssl-dev python3-requests)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,4 +27,9 @@ fi
 # The test authorization server (oidc-provider, pinned by package-lock.json).
 if [ ! -d "$here/test/server/node_modules/oidc-provider" ]; then
   (cd "$here/test/server" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The side-by-side benchmarks' Node contender (openid-client, pinned by package-lock.json).
+if [ ! -d "$here/bench/compare/node_modules/openid-client" ]; then
+  (cd "$here/bench/compare" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -23,7 +23,10 @@ namespace boost::asio::ssl { class context; }
 
 namespace tetrapak {
 
-namespace detail { struct service_impl; }
+namespace detail {
+struct service_impl;
+struct pending_call;
+} // namespace detail
 
 /// Chooses the grant for one call (replaceable; the default is
 /// tetrapak::resolve_grant, the SDK's choice). Return error::no_authorization
@@ -174,6 +177,20 @@ private:
     static executor_type executor_of(const detail::service_impl& impl) noexcept;
     static void initiate(const std::shared_ptr<detail::service_impl>& impl, http_client_options options,
                          diagnostics* diag, boost::asio::any_completion_handler<completion_signature> handler);
+
+    // The call split in two, so that a cache hit needs no type-erased handler:
+    // `lookup` chooses the grant, keys it and looks the cache up; on a usable
+    // cached token it counts the hit, starts the background renewal when one
+    // is due, moves the token to `hit` and returns null. Otherwise it returns
+    // the call's state for `initiate_pending` (a miss, a Retry-After, an error).
+    struct pending_deleter {
+        void operator()(detail::pending_call* p) const noexcept;
+    };
+    using pending_ptr = std::unique_ptr<detail::pending_call, pending_deleter>;
+    static pending_ptr lookup(const std::shared_ptr<detail::service_impl>& impl, http_client_options& options,
+                              actor_token& hit);
+    static void initiate_pending(pending_ptr call, diagnostics* diag,
+                                 boost::asio::any_completion_handler<completion_signature> handler);
 
     std::shared_ptr<detail::service_impl> impl_;
 };

@@ -75,6 +75,48 @@ digest config_digest(const auth_config& cfg)
     return h.finish();
 }
 
+config_digest_memo::fields::fields(const auth_config& c)
+    : token_endpoint(c.token_endpoint), discovery_document_url(c.discovery_document_url), client_id(c.client_id),
+      auth_method(c.auth_method), auth_method_from_discovery(c.auth_method_from_discovery), scope(c.scope),
+      resource(c.resource), audience(c.audience), subject_token_type(c.subject_token_type),
+      requested_token_type(c.requested_token_type)
+{
+}
+
+bool config_digest_memo::fields::same_as(const auth_config& c) const noexcept
+{
+    return token_endpoint == c.token_endpoint && discovery_document_url == c.discovery_document_url &&
+           client_id == c.client_id && auth_method == c.auth_method &&
+           auth_method_from_discovery == c.auth_method_from_discovery && scope == c.scope && resource == c.resource &&
+           audience == c.audience && subject_token_type == c.subject_token_type &&
+           requested_token_type == c.requested_token_type;
+}
+
+digest config_digest_memo::get(const std::shared_ptr<const auth_config>& cfg)
+{
+    const auth_config* key = cfg.get();
+    {
+        std::lock_guard lock(mtx_);
+        if (auto it = map_.find(key); it != map_.end()) {
+            auto& e = it->second;
+            // Same control block: the very object, not a new one at a freed address.
+            const bool same_object = !e.owner.owner_before(cfg) && !cfg.owner_before(e.owner) && !e.owner.expired();
+            if (same_object && e.f.same_as(*cfg))
+                return e.d;
+        }
+    }
+    digest d = config_digest(*cfg);
+    fields f(*cfg);
+    std::lock_guard lock(mtx_);
+    if (map_.size() >= 256) { // bounded: forget the configurations that are gone, or everything
+        std::erase_if(map_, [](const auto& kv) { return kv.second.owner.expired(); });
+        if (map_.size() >= 256)
+            map_.clear();
+    }
+    map_.insert_or_assign(key, entry{cfg, std::move(f), d});
+    return d;
+}
+
 std::size_t cache_key_hash::operator()(const cache_key& k) const noexcept
 {
     std::size_t a = 0, b = 0;
@@ -152,6 +194,26 @@ token_cache::lookup_result token_cache::lookup(const cache_key& key, sys_clock::
         r.refresh_token = e.refresh_token;
     }
     return r;
+}
+
+token_cache::probe_result token_cache::probe(const cache_key& key, sys_clock::time_point now, actor_token& out)
+{
+    auto it = map_.find(key);
+    if (it == map_.end())
+        return probe_result::unusable;
+    auto& e = *it->second;
+    if (now >= e.times.usable_until)
+        return probe_result::unusable;
+    if (now >= e.times.refresh_at && !e.renewing) {
+        // lookup starts no renewal while a Retry-After runs; it serves the token.
+        auto b = blocked_.empty() ? blocked_.end() : blocked_.find(key);
+        if (b == blocked_.end() || now >= b->second.until)
+            return probe_result::renew;
+    }
+    if (it->second != lru_.begin())
+        lru_.splice(lru_.begin(), lru_, it->second);
+    out = e.token;
+    return probe_result::usable;
 }
 
 void token_cache::store(const cache_key& key, actor_token token, const token_times& t, std::string refresh_token)

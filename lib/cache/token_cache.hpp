@@ -16,9 +16,12 @@
 #include <chrono>
 #include <cstddef>
 #include <list>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace tetrapak::detail {
 
@@ -30,6 +33,36 @@ using digest = std::array<unsigned char, 32>;
 /// authentication method, sorted scopes, audience, resource, subject and
 /// requested token types. Unambiguous (each field is length-prefixed).
 digest config_digest(const auth_config& cfg);
+
+/// config_digest, remembered per configuration object (the
+/// `shared_ptr<const auth_config>` of http_client_options), so that a call
+/// with its own configuration does not hash every field each time. An entry
+/// is used only while its object is alive (the same control block, not just
+/// the same address) and while the fields it was computed from compare equal:
+/// a configuration changed in place is digested again. Thread-safe.
+class config_digest_memo {
+public:
+    digest get(const std::shared_ptr<const auth_config>& cfg);
+
+private:
+    /// The fields config_digest reads, as they were.
+    struct fields {
+        std::string token_endpoint, discovery_document_url, client_id;
+        client_auth_method auth_method{};
+        bool auth_method_from_discovery = false;
+        std::vector<std::string> scope;
+        std::string resource, audience, subject_token_type, requested_token_type;
+        explicit fields(const auth_config& c);
+        bool same_as(const auth_config& c) const noexcept;
+    };
+    struct entry {
+        std::weak_ptr<const auth_config> owner;
+        fields f;
+        digest d;
+    };
+    std::mutex mtx_;
+    std::unordered_map<const auth_config*, entry> map_;
+};
 
 /// What a token is cached under: the configuration's digest, the grant and
 /// the digest of the subject token (zero when there is none). Raw tokens are
@@ -90,6 +123,15 @@ public:
     /// Looks `key` up and marks it most recently used. At most one caller per
     /// refresh window gets `renew` (until store or renewal_failed).
     lookup_result lookup(const cache_key& key, sys_clock::time_point now);
+
+    enum class probe_result {
+        usable,   ///< `out` holds the token
+        renew,    ///< usable, but a renewal is due: call lookup (it hands out the renewal once)
+        unusable, ///< no usable token (or one under a Retry-After that lookup must see)
+    };
+    /// The cache-hit path: lookup's answer for a usable token without the
+    /// rest of a lookup_result. Marks the entry most recently used when usable.
+    probe_result probe(const cache_key& key, sys_clock::time_point now, actor_token& out);
 
     /// Stores a fetched token (replacing any entry) and evicts the least
     /// recently used entries beyond the bound. `refresh_token` is kept with
