@@ -575,14 +575,17 @@ private:
     /// On the connection's strand: keep the connection for the next request
     /// when it is clean: the answer read in full and nothing after it, a final
     /// (not 1xx) status, the server keeping it open, no failure, no cancellation.
+    /// The TLS session of every connection that carried a whole answer is kept
+    /// for the next handshake, pooled or not (max_idle_per_endpoint = 0).
     void finished(error_code ec)
     {
-        const bool clean = !ec && !cancelled_ && parser_->is_done() && !parser_->need_eof() &&
-                           response().result_int() >= 200 && response().keep_alive() && conn_->buffer.size() == 0;
+        const bool answered = !ec && !cancelled_ && parser_->is_done();
+        if (answered && ep_.tls && limits_.connections.tls_session_resumption && !limits_.insecure_skip_verify)
+            if (SSL_SESSION* s = SSL_get1_session(conn_->stream->native_handle()))
+                svc_->pool.set_session(pool_key_, s);
+        const bool clean = answered && !parser_->need_eof() && response().result_int() >= 200 &&
+                           response().keep_alive() && conn_->buffer.size() == 0;
         if (clean && limits_.connections.max_idle_per_endpoint) {
-            if (ep_.tls && limits_.connections.tls_session_resumption && !limits_.insecure_skip_verify)
-                if (SSL_SESSION* s = SSL_get1_session(conn_->stream->native_handle()))
-                    svc_->pool.set_session(pool_key_, s);
             svc_->pool.put(pool_key_, std::move(conn_), limits_.connections.max_idle_per_endpoint);
         } else if (conn_) {
             error_code ignored;

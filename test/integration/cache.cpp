@@ -509,6 +509,25 @@ BOOST_AUTO_TEST_CASE(a_connection_the_server_closed_is_replaced_and_the_session_
     BOOST_TEST(auth.stats()[metric::failure] == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(without_pooling_each_fetch_has_its_own_connection_and_resumes_the_session)
+{
+    test::oidc_server server;
+    auto cfg = test::basic_client(server);
+    cfg.connections.max_idle_per_endpoint = 0;
+    asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), cfg);
+    server.reset_stats();
+    for (int i = 0; i < 4; ++i) {
+        auto g = call(ctx, auth, forced());
+        BOOST_TEST_REQUIRE(!g.ec, g.ec.message() << ' ' << g.diag);
+    }
+    BOOST_TEST(server.stat("connections") == 4 + 1);
+    BOOST_TEST(server.stat("resumed_connections") == 3);
+    BOOST_TEST(auth.stats()[metric::connection_opened] == 4u);
+    BOOST_TEST(auth.stats()[metric::connection_reused] == 0u);
+    BOOST_TEST(auth.stats()[metric::tls_resumed] == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(unverified_connections_and_sessions_never_serve_a_verifying_call)
 {
     test::oidc_server server;
