@@ -2,12 +2,11 @@
 #include <tetrapak/actor_token.hpp>
 #include <tetrapak/protocol.hpp>
 
+#include "detail/sha256.hpp"
 #include "detail/text.hpp"
 #include "detail/token_state.hpp"
 
 #include <boost/json/value.hpp>
-
-#include <openssl/evp.h>
 
 #include <cstdio>
 #include <ctime>
@@ -27,11 +26,8 @@ std::shared_ptr<detail::token_state> make_state(actor_token::fields f)
         st->claims = std::move(*claims);
         st->jwt = true;
     }
-    if (!st->f.value.empty()) {
-        unsigned int len = 0;
-        if (!EVP_Digest(st->f.value.data(), st->f.value.size(), st->sha256.data(), &len, EVP_sha256(), nullptr))
-            throw std::bad_alloc(); // EVP_Digest only fails when OpenSSL cannot allocate
-    }
+    if (!st->f.value.empty())
+        st->sha256 = detail::sha256_of(st->f.value);
     return st;
 }
 

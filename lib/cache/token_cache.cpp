@@ -1,9 +1,8 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include "token_cache.hpp"
 
+#include "../detail/sha256.hpp"
 #include "../detail/token_state.hpp"
-
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,42 +12,6 @@
 #include <vector>
 
 namespace tetrapak::detail {
-namespace {
-
-class sha256 {
-public:
-    sha256() : ctx_(EVP_MD_CTX_new())
-    {
-        if (!ctx_ || !EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr))
-            throw std::bad_alloc();
-    }
-    /// A length-prefixed field, so ("ab","c") and ("a","bc") differ.
-    void field(std::string_view s)
-    {
-        const std::uint64_t n = s.size();
-        unsigned char len[8];
-        for (int i = 0; i < 8; ++i)
-            len[i] = static_cast<unsigned char>(n >> (8 * i));
-        EVP_DigestUpdate(ctx_.get(), len, sizeof len);
-        EVP_DigestUpdate(ctx_.get(), s.data(), s.size());
-    }
-    digest finish()
-    {
-        digest d{};
-        unsigned int len = 0;
-        if (!EVP_DigestFinal_ex(ctx_.get(), d.data(), &len))
-            throw std::bad_alloc();
-        return d;
-    }
-
-private:
-    struct free_ctx {
-        void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-    };
-    std::unique_ptr<EVP_MD_CTX, free_ctx> ctx_;
-};
-
-} // namespace
 
 digest config_digest(const auth_config& cfg)
 {
