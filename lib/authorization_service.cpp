@@ -40,6 +40,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -72,9 +73,22 @@ namespace {
 class discovery_job;
 class token_job;
 
+/// A new strand on `ex`, as an any_io_executor. When `ex` is an io_context's
+/// own executor (the usual case) the strand wraps that concrete executor: it
+/// then fits the any_io_executor's small buffer, and its dispatches never
+/// query a type-erased inner executor. A strand over any_io_executor costs a
+/// heap allocation per conversion (every Beast operation makes several) and
+/// one per dispatch: 34 of 88 allocations per fetched token, by heaptrack.
+asio::any_io_executor make_strand_for(const asio::any_io_executor& ex)
+{
+    if (auto* io = ex.target<asio::io_context::executor_type>())
+        return asio::make_strand(*io);
+    return asio::make_strand(ex);
+}
+
 /// One connection to a token endpoint, with the strand its I/O runs on.
 struct connection {
-    connection(const asio::any_io_executor& ex, ssl::context& tls) : strand(asio::make_strand(ex)), tls_ctx(&tls)
+    connection(const asio::any_io_executor& ex, ssl::context& tls) : strand(make_strand_for(ex)), tls_ctx(&tls)
     {
         renew();
     }
@@ -84,7 +98,7 @@ struct connection {
         stream.emplace(strand, *tls_ctx);
         buffer.clear();
     }
-    asio::strand<asio::any_io_executor> strand;
+    asio::any_io_executor strand; // a strand (make_strand_for)
     ssl::context* tls_ctx;
     std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
     beast::flat_buffer buffer;
@@ -407,7 +421,7 @@ public:
     /// A detached flight goes on when its last waiter leaves (a background
     /// renewal whose result is for the cache, not for one caller).
     explicit flight(asio::any_io_executor ex, bool detached = false)
-        : ex_(ex), strand_(asio::make_strand(ex)), detached_(detached)
+        : ex_(ex), strand_(make_strand_for(ex)), detached_(detached)
     {
     }
     virtual ~flight() = default;
@@ -467,7 +481,7 @@ protected:
     virtual void cancel_work() = 0;
 
     asio::any_io_executor ex_;
-    asio::strand<asio::any_io_executor> strand_;
+    asio::any_io_executor strand_; // a strand (make_strand_for)
     const bool detached_;
 
 private:
@@ -681,7 +695,7 @@ private:
     bool traced_;
     std::string pool_key_;
     std::unique_ptr<connection> conn_; // connection strand once started
-    std::optional<asio::strand<asio::any_io_executor>> strand_; // the connection's; job strand
+    std::optional<asio::any_io_executor> strand_; // the connection's strand; set on the job strand
     bool reused_ = false;
     bool cancelled_ = false; // connection strand
     asio::cancellation_signal sig_;
