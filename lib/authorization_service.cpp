@@ -54,11 +54,14 @@
 #include <openssl/x509v3.h>
 
 #include <atomic>
+#include <cerrno>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/socket.h>
 
 namespace tetrapak {
 namespace asio = boost::asio;
@@ -187,15 +190,11 @@ private:
         auto& sock = c.stream->next_layer().socket();
         if (!sock.is_open())
             return false;
-        error_code ec;
-        sock.non_blocking(true, ec);
-        if (ec)
-            return false;
+        // One system call (MSG_DONTWAIT), not three: switching the socket to
+        // non-blocking and back for an Asio peek costs two ioctls per request.
         char byte;
-        sock.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
-        error_code ignored;
-        sock.non_blocking(false, ignored);
-        return ec == asio::error::would_block;
+        const auto n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     }
 
     struct per_endpoint {
