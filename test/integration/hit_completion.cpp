@@ -16,6 +16,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -216,6 +217,28 @@ BOOST_AUTO_TEST_CASE(handler_bound_to_another_io_context_runs_on_its_thread)
         BOOST_TEST(!s.ec, s.ec.message());
         BOOST_TEST((s.token == cached));
     }
+    BOOST_TEST(server.stat("token_requests") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(io_contexts_sharing_a_service_complete_hits_on_their_own)
+{
+    // One io_context per thread, one service: a hit needs only the caller's
+    // io_context running, not the service's (a miss needs both, like any I/O object).
+    auto& server = default_server();
+    asio::io_context io, app;
+    authorization_service auth(io.get_executor(), test::basic_client(server));
+    const auto cached = warm(io, auth);
+    server.reset_stats();
+    seen s;
+    asio::co_spawn(app, [&]() -> asio::awaitable<void> {
+        auto [ec, t] = co_await auth.async_authorize({}, asio::as_tuple(asio::use_awaitable));
+        s = {ec, std::move(t), s.calls + 1};
+    }, asio::detached);
+    app.run_for(std::chrono::seconds(5)); // `io` is not run
+    BOOST_TEST(app.stopped());
+    BOOST_TEST(s.calls == 1);
+    BOOST_TEST(!s.ec, s.ec.message());
+    BOOST_TEST((s.token == cached));
     BOOST_TEST(server.stat("token_requests") == 0);
 }
 

@@ -9,8 +9,8 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/execution/blocking.hpp>
-#include <boost/asio/query.hpp>
 #include <boost/asio/require.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -65,6 +65,12 @@ struct hit_completion {
     }
 };
 
+/// use_future's handler executor (Boost 1.81: asio::detail::promise_executor).
+template <class Executor>
+struct is_promise_executor : std::false_type {};
+template <class T, class Blocking>
+struct is_promise_executor<boost::asio::detail::promise_executor<T, Blocking>> : std::true_type {};
+
 /// Completes a cache hit through the handler's associated executor (never inline).
 template <class Handler>
 void complete_hit(Handler&& handler, actor_token token, diagnostics* diag,
@@ -77,21 +83,15 @@ void complete_hit(Handler&& handler, actor_token token, diagnostics* diag,
     hit_cancellation* cancel = slot.is_connected() ? &slot.template emplace<hit_cancellation>() : nullptr;
     hit_completion<handler_t> op{std::forward<Handler>(handler), std::move(token), diag, cancel};
     if constexpr (boost::asio::can_require<const executor_t&, boost::asio::execution::blocking_t::never_t>::value &&
-                  boost::asio::can_query<const executor_t&, boost::asio::execution::context_t>::value) {
-        // An executor of the service's own execution context (a coroutine's,
-        // a strand's on the same io_context): one hop, straight to it.
-        if (&boost::asio::query(ex, boost::asio::execution::context) ==
-            &boost::asio::query(fallback, boost::asio::execution::context)) {
-            boost::asio::post(ex, std::move(op));
-            return;
-        }
+                  !is_promise_executor<executor_t>::value) {
+        boost::asio::post(ex, std::move(op)); // one hop, straight to the handler's executor
+    } else {
+        // use_future's executor (posting to it runs the handler on Asio's hidden
+        // system thread pool), an any_completion_executor, a legacy executor: as
+        // an Asio I/O object does, through the service's executor, then
+        // dispatched to the handler's, whose work is tracked meanwhile.
+        boost::asio::post(fallback, boost::asio::bind_executor(ex, std::move(op)));
     }
-    // Any other executor (another io_context, use_future's, an
-    // any_completion_executor, a legacy executor): as an Asio I/O object does,
-    // through the service's executor, then dispatched to the handler's, whose
-    // work is tracked meanwhile. (Posting straight to use_future's executor
-    // would run the handler on Asio's hidden system thread pool.)
-    boost::asio::post(fallback, boost::asio::bind_executor(ex, std::move(op)));
 }
 
 } // namespace detail
