@@ -241,6 +241,7 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor, ssl::context& tls, Session
         auto [ec, socket] = co_await acceptor.async_accept(as_tuple);
         if (ec)
             co_return;
+        socket.set_option(tcp::no_delay(true), ec); // small answers go out at once (no Nagle wait)
         asio::co_spawn(acceptor.get_executor(), session(tls_stream(beast::tcp_stream(std::move(socket)), tls)),
                        asio::detached);
     }
