@@ -230,6 +230,28 @@ struct service_impl {
 
     connection_pool pool;
 
+    /// The token endpoint of `cfg`, parsed once for as long as calls use the
+    /// same URL (null when it does not parse: build_token_request reports why).
+    std::shared_ptr<const endpoint> parsed_token_endpoint(const auth_config& cfg)
+    {
+        std::lock_guard lock(endpoint_mtx);
+        if (!last_endpoint || last_endpoint_url != cfg.token_endpoint ||
+            last_endpoint_http != cfg.allow_insecure_http_on_loopback) {
+            diagnostics ignored;
+            auto ep = parse_endpoint(cfg.token_endpoint, cfg.allow_insecure_http_on_loopback, ignored);
+            if (!ep)
+                return nullptr;
+            last_endpoint = std::make_shared<const endpoint>(std::move(*ep));
+            last_endpoint_url = cfg.token_endpoint;
+            last_endpoint_http = cfg.allow_insecure_http_on_loopback;
+        }
+        return last_endpoint;
+    }
+    std::mutex endpoint_mtx; // guards the three below
+    std::shared_ptr<const endpoint> last_endpoint;
+    std::string last_endpoint_url;
+    bool last_endpoint_http = false;
+
     std::mutex mtx; // guards what follows; never held across I/O or handler calls
     std::map<std::string, discovery_entry, std::less<>> discovery;
     token_cache cache;
@@ -1137,6 +1159,8 @@ private:
         in.subject = &req_.subject;
         if (!refresh_rejected_)
             in.refresh_token = req_.refresh_token;
+        const auto ep = svc_->parsed_token_endpoint(*resolved_);
+        in.token_endpoint = ep.get();
         auto req = build_token_request(*resolved_, in, diag);
         if (!req) {
             fail(req.error(), diag);

@@ -266,12 +266,15 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
     if (cfg.auth_method == client_auth_method::private_key_jwt && !cfg.client_key)
         return fail<token_request>(diag, error::key_load_failed, "auth_config.client_key is not set");
 
-    auto ep = parse_endpoint(cfg.token_endpoint, cfg.allow_insecure_http_on_loopback, diag);
-    if (!ep)
-        return ep.error();
-
     token_request req;
-    req.endpoint = std::move(*ep);
+    if (in.token_endpoint) {
+        req.endpoint = *in.token_endpoint;
+    } else {
+        auto ep = parse_endpoint(cfg.token_endpoint, cfg.allow_insecure_http_on_loopback, diag);
+        if (!ep)
+            return ep.error();
+        req.endpoint = std::move(*ep);
+    }
     if (!in.refresh_token.empty()) { // RFC 6749 §6
         append_param(req.body, "grant_type", "refresh_token");
         append_param(req.body, "refresh_token", in.refresh_token);

@@ -60,6 +60,10 @@ struct grant_inputs {
     std::string_view refresh_token{};
     /// The time put into client assertions (iat/exp).
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
+    /// When set: the configuration's token endpoint, already parsed by
+    /// parse_endpoint with its allow_insecure_http_on_loopback (it is not
+    /// parsed again); when null, build_token_request parses it.
+    const endpoint* token_endpoint = nullptr;
 };
 
 /// True when `t` is a JWT whose `userType` claim is "system" (case-insensitive):

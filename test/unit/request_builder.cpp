@@ -63,6 +63,25 @@ BOOST_AUTO_TEST_CASE(client_credentials_basic)
     BOOST_TEST(!r->endpoint.host_is_ip);
 }
 
+BOOST_AUTO_TEST_CASE(an_endpoint_parsed_before_is_used_as_it_is)
+{
+    // The driver parses the token endpoint once and hands it in: the builder
+    // uses it instead of parsing cfg.token_endpoint again (checks still run).
+    diagnostics d;
+    auto parsed = parse_endpoint("https://127.0.0.1:8443/other/token", false, d);
+    BOOST_TEST_REQUIRE(parsed.has_value());
+    grant_inputs in;
+    in.token_endpoint = &*parsed;
+    auto r = build_token_request(base_config(), in, d);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->endpoint.host == "127.0.0.1");
+    BOOST_TEST(r->endpoint.port == "8443");
+    BOOST_TEST(r->endpoint.target == "/other/token");
+    auto bad = base_config();
+    bad.client_secret = "a\nb";
+    BOOST_TEST((build_token_request(bad, in, d).error() == error::invalid_header_value));
+}
+
 BOOST_AUTO_TEST_CASE(empty_scope_is_omitted)
 {
     diagnostics d;
