@@ -116,6 +116,29 @@ std::string imf_fixdate(std::chrono::system_clock::time_point tp)
     return buf;
 }
 
+const std::string reset_marker = "<reset>";
+
+fault_server::script serving(std::atomic<int>& requests, std::function<std::string(int)> answer)
+{
+    return [&requests, answer = std::move(answer)](fault_server::socket& s) {
+        auto tls = server_tls_context();
+        tls_stream st(s, tls);
+        st.handshake(asio::ssl::stream_base::server);
+        for (;;) {
+            read_request(st); // throws when the client goes
+            const int n = ++requests;
+            std::string r = answer(n);
+            if (r == reset_marker) {
+                reset(s);
+                return;
+            }
+            write_raw(st, r);
+            if (r.find("Connection: close") != std::string::npos)
+                return;
+        }
+    };
+}
+
 void write_raw(fault_server::socket& s, std::string_view bytes)
 {
     boost::system::error_code ec;

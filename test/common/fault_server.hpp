@@ -58,6 +58,13 @@ void reset(fault_server::socket& s);
 std::string http(const std::string& status, const std::string& body, const std::string& extra = {});
 /// RFC 7231 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string imf_fixdate(std::chrono::system_clock::time_point tp);
+/// An answer for `serving` that stands for "reset the connection instead".
+extern const std::string reset_marker;
+/// TLS, then serves requests on the connection until the client goes or an
+/// answer carries Connection: close. `answer(n)` is the answer to the n-th
+/// request the server has read (1-based, counted across connections in
+/// `requests`); reset_marker resets the connection instead.
+fault_server::script serving(std::atomic<int>& requests, std::function<std::string(int)> answer);
 /// Writes raw bytes; ignores errors (the client may have gone).
 void write_raw(tls_stream& s, std::string_view bytes);
 void write_raw(fault_server::socket& s, std::string_view bytes);

@@ -15,31 +15,6 @@
 
 namespace tetrapak::test {
 
-struct fetched {
-    boost::system::error_code ec;
-    actor_token token;
-    diagnostics diag;
-    int calls = 0;
-};
-
-inline fetched fetch(const auth_config& cfg, const actor_token& subject = {}, const grant_resolver& resolver = {})
-{
-    boost::asio::io_context ctx;
-    authorization_service auth(ctx.get_executor(), cfg);
-    if (resolver)
-        auth.set_grant_resolver(resolver);
-    fetched f;
-    http_client_options o;
-    o.actor_token = subject;
-    auth.async_authorize(o, f.diag, [&](boost::system::error_code ec, actor_token t) {
-        ++f.calls;
-        f.ec = ec;
-        f.token = std::move(t);
-    });
-    ctx.run();
-    return f;
-}
-
 struct call_result {
     boost::system::error_code ec;
     actor_token token;
@@ -66,6 +41,20 @@ inline std::shared_ptr<call_result> call(boost::asio::io_context& ctx, authoriza
     BOOST_TEST(ctx.stopped());
     BOOST_TEST(r->calls == 1);
     return r;
+}
+
+using fetched = call_result;
+
+/// One call on a fresh service and io_context (see `call`).
+inline fetched fetch(const auth_config& cfg, const actor_token& subject = {}, const grant_resolver& resolver = {})
+{
+    boost::asio::io_context ctx;
+    authorization_service auth(ctx.get_executor(), cfg);
+    if (resolver)
+        auth.set_grant_resolver(resolver);
+    http_client_options o;
+    o.actor_token = subject;
+    return *call(ctx, auth, o);
 }
 
 } // namespace tetrapak::test

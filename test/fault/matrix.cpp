@@ -58,7 +58,8 @@ class healing_server {
 public:
     healing_server(fault_server::script fault, std::string answer, unsigned short port = 0)
         : fault_(std::move(fault)), answer_(std::move(answer)),
-          server_([this](fault_server::socket& s) { serve(s); }, port)
+          answering_(test::serving(requests_, [this](int) { return healed_ || answer_.empty() ? good_answer() : answer_; })),
+          server_([this](fault_server::socket& s) { fault_ && !healed_ ? fault_(s) : answering_(s); }, port)
     {
     }
 
@@ -68,24 +69,11 @@ public:
     int requests() const { return requests_.load(); }
 
 private:
-    void serve(fault_server::socket& s)
-    {
-        if (fault_ && !healed_)
-            return fault_(s);
-        auto tls = test::server_tls_context();
-        test::tls_stream st(s, tls);
-        st.handshake(asio::ssl::stream_base::server);
-        for (;;) {
-            test::read_request(st); // throws when the client goes
-            ++requests_;
-            test::write_raw(st, healed_ || answer_.empty() ? good_answer() : answer_);
-        }
-    }
-
     fault_server::script fault_;
     std::string answer_;
     std::atomic<bool> healed_{false};
     std::atomic<int> requests_{0};
+    fault_server::script answering_;
     fault_server server_; // last: its thread uses the members above
 };
 

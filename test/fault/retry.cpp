@@ -45,33 +45,8 @@ std::string ok(int n, bool close = false) { return http("200 OK", token_body(n),
 
 constexpr const char* close_hdr = "Connection: close\r\n";
 
-/// Stands for "reset the connection instead of answering".
-const std::string reset_marker = "<reset>";
-
-/// TLS, then serves requests on the connection until the client goes or an
-/// answer carries Connection: close. `answer(n)` is the answer to the n-th
-/// request the server has read (1-based, counted across connections in
-/// `requests`); reset_marker resets the connection instead.
-fault_server::script serving(std::atomic<int>& requests, std::function<std::string(int)> answer)
-{
-    return [&requests, answer = std::move(answer)](fault_server::socket& s) {
-        auto tls = test::server_tls_context();
-        test::tls_stream st(s, tls);
-        st.handshake(asio::ssl::stream_base::server);
-        for (;;) {
-            test::read_request(st); // throws when the client goes
-            const int n = ++requests;
-            std::string r = answer(n);
-            if (r == reset_marker) {
-                reset(s);
-                return;
-            }
-            test::write_raw(st, r);
-            if (r.find("Connection: close") != std::string::npos)
-                return;
-        }
-    };
-}
+using test::reset_marker;
+using test::serving;
 
 /// A fault-server client with retries on and short delays.
 auth_config retrying(const fault_server& server, int attempts = 3)
