@@ -1,6 +1,6 @@
 // Which failures are retried and after how long: the pure retry policy, with
 // chosen random samples instead of real jitter (no timers, no sleeps).
-#include "transport/retry.hpp"
+#include "service/retry_policy.hpp"
 
 #include <tetrapak.hpp>
 

@@ -1,6 +1,6 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
-#ifndef TETRAPAK_LIB_TRANSPORT_RETRY_HPP
-#define TETRAPAK_LIB_TRANSPORT_RETRY_HPP
+#ifndef TETRAPAK_LIB_SERVICE_RETRY_POLICY_HPP
+#define TETRAPAK_LIB_SERVICE_RETRY_POLICY_HPP
 
 // Which failures are retried and after how long: pure, so unit tests check
 // the schedule with chosen random samples.

@@ -1,5 +1,5 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
-#include "retry.hpp"
+#include "retry_policy.hpp"
 
 #include <tetrapak/error.hpp>
 

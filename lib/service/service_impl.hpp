@@ -1,0 +1,59 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_LIB_SERVICE_SERVICE_IMPL_HPP
+#define TETRAPAK_LIB_SERVICE_SERVICE_IMPL_HPP
+
+// The state behind an authorization_service, shared by its operations (each
+// keeps it alive until it completes).
+
+#include "discovery.hpp"
+#include "endpoint_memo.hpp"
+#include "token_store.hpp"
+
+#include "../cache/token_cache.hpp"
+#include "../detail/counters.hpp"
+#include "../transport/http_exchange.hpp"
+
+#include <tetrapak/authorization_service.hpp>
+
+#include <boost/asio/any_completion_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <memory>
+
+namespace tetrapak::detail {
+
+struct service_impl {
+    explicit service_impl(const auth_config& cfg)
+        : counters(std::make_shared<event_counters>()), tokens(cfg.cache.max_entries)
+    {
+    }
+
+    boost::asio::any_io_executor ex;
+    boost::asio::any_completion_executor completion_ex; ///< `ex`, converted once (see waiter)
+    std::unique_ptr<boost::asio::ssl::context> own_tls;
+    std::shared_ptr<transport_context> transport;
+    std::shared_ptr<const auth_config> config;
+    digest own_config_digest{};
+    config_digest_memo digests; ///< of the configurations that calls bring
+    grant_resolver resolver;
+    std::shared_ptr<event_counters> counters;
+    token_store tokens;
+    discovery_cache discovery;
+    endpoint_memo token_endpoint;
+
+    void report(metric m, boost::system::error_code ec = {}, std::chrono::steady_clock::duration elapsed = {})
+    {
+        counters->report(m, ec, elapsed);
+    }
+
+    /// The limits of an exchange made for `cfg` (the pool's settings are the service's).
+    exchange_limits limits_for(const auth_config& cfg) const
+    {
+        return {cfg.timeouts, cfg.max_response_size, cfg.max_header_size,
+                cfg.tls.insecure_disable_verification_i_know_what_i_am_doing, config->connections};
+    }
+};
+
+} // namespace tetrapak::detail
+
+#endif

@@ -1,0 +1,208 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include "token_job.hpp"
+
+#include "retry_policy.hpp"
+#include "service_impl.hpp"
+
+#include <tetrapak/error.hpp>
+
+#include <boost/asio/dispatch.hpp>
+
+namespace tetrapak::detail {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using access = diagnostics_access;
+
+namespace {
+bool needs_discovery(const auth_config& cfg)
+{
+    return cfg.token_endpoint.empty() && !cfg.discovery_document_url.empty();
+}
+} // namespace
+
+token_job::token_job(std::shared_ptr<service_impl> svc, fetch_request req)
+    : exchange_flight(svc->ex, req.background), svc_(std::move(svc)), req_(std::move(req)),
+      fsm_(req_.cfg->retry, needs_discovery(*req_.cfg), !req_.refresh_token.empty()), timer_(strand_)
+{
+}
+
+std::shared_ptr<token_job> token_job::self() { return std::static_pointer_cast<token_job>(shared_from_this()); }
+
+void token_job::start()
+{
+    asio::dispatch(strand_, [self = self()] {
+        self->began_ = std::chrono::steady_clock::now();
+        if (!needs_discovery(*self->req_.cfg))
+            self->resolved_ = self->req_.cfg;
+        self->run(token_event{token_event::kind::start});
+    });
+}
+
+void token_job::run(token_event ev)
+{
+    for (;;) {
+        ev.cancelled = stopped_;
+        auto next = perform(fsm_.resume(ev));
+        if (!next)
+            return;
+        ev = *next;
+    }
+}
+
+std::optional<token_event> token_job::perform(const token_action& a)
+{
+    switch (a.what) {
+    case token_action::kind::discover: discover(); break;
+    case token_action::kind::send: return send(a);
+    case token_action::kind::wait: wait(a); break;
+    case token_action::kind::succeed: store_and_finish(); break;
+    case token_action::kind::fail: fail_and_finish(a); break;
+    }
+    return std::nullopt;
+}
+
+void token_job::discover()
+{
+    trace_discovery(false);
+    svc_->discovery.get(svc_, req_.cfg, &diag_, on_strand([self = self()](error_code ec, server_metadata md) {
+                            self->discovered(ec, std::move(md));
+                        }));
+}
+
+void token_job::discovered(error_code ec, server_metadata md)
+{
+    trace_discovery(true, ec);
+    if (ec && ec != asio::error::operation_aborted)
+        access::client_message(diag_) = "discovery: " + std::string(diag_.client_message());
+    if (!ec) {
+        auto resolved = std::make_shared<auth_config>(*req_.cfg);
+        resolved->token_endpoint = md.token_endpoint;
+        if (req_.cfg->auth_method_from_discovery) {
+            auto m = choose_auth_method(md.token_endpoint_auth_methods_supported, *req_.cfg);
+            if (m) {
+                resolved->auth_method = *m;
+            } else {
+                diag_.clear();
+                access::client_message(diag_) = "no token_endpoint_auth_methods_supported entry fits this configuration";
+                ec = error::unsupported_auth_method;
+            }
+        }
+        resolved_ = std::move(resolved);
+    }
+    run(token_event{token_event::kind::discovered, ec, &diag_});
+}
+
+/// One attempt: a new request each time (a fresh client assertion).
+std::optional<token_event> token_job::send(const token_action& a)
+{
+    if (a.drop_refresh_token)
+        svc_->tokens.with_shard(req_.key, [&](token_store::shard& s) { s.cache.drop_refresh_token(req_.key); });
+    diag_.clear();
+    grant_inputs in;
+    in.grant = req_.grant;
+    in.subject = &req_.subject;
+    if (a.use_refresh_token)
+        in.refresh_token = req_.refresh_token;
+    const auto ep = svc_->token_endpoint.get(*resolved_);
+    in.token_endpoint = ep.get();
+    auto req = build_token_request(*resolved_, in, diag_);
+    if (!req)
+        return token_event{token_event::kind::answered, req.error(), &diag_};
+    auto x = std::make_shared<http_exchange>(svc_->transport, req->endpoint, svc_->limits_for(*resolved_), true);
+    x->request = make_request(boost::beast::http::verb::post, req->endpoint, req->fields, std::move(req->body));
+    run_exchange(std::move(x));
+    return std::nullopt;
+}
+
+void token_job::exchange_done(error_code ec)
+{
+    sent_at_ = x_->sent_at;
+    if (ec) {
+        diag_ = x_->diag;
+    } else {
+        x_->trace(step::parse, false);
+        parse_options popts{x_->sent_at, resolved_->default_lifetime};
+        auto token = parse_token_response(view_of(x_->response()), popts, diag_);
+        x_->release(); // free the body before completing
+        if (token && token->is_expired(std::chrono::system_clock::now())) {
+            // e.g. expires_in 0: never handed out, never cached
+            access::client_message(diag_) = "the token endpoint issued a token that had already expired";
+            ec = error::invalid_expires_in;
+        } else if (token) {
+            token_ = std::move(*token);
+        } else {
+            ec = token.error();
+        }
+        x_->trace(step::parse, true, ec);
+    }
+    run(token_event{token_event::kind::answered, ec, &diag_, random_unit()});
+}
+
+void token_job::wait(const token_action& a)
+{
+    svc_->report(metric::retry, a.ec, a.delay);
+    timer_.expires_after(a.delay);
+    timer_.async_wait(on_strand([self = self()](error_code) { self->run(token_event{token_event::kind::waited}); }));
+}
+
+void token_job::store_and_finish()
+{
+    const auto now = std::chrono::system_clock::now();
+    const auto& cs = req_.cfg->cache;
+    std::optional<sys_clock::time_point> subject_exp;
+    if (req_.grant == grant_type::token_exchange)
+        subject_exp = req_.subject.expires_at();
+    std::optional<token_times> times;
+    if (cs.enabled)
+        times = token_lifetime(token_, sent_at_, subject_exp, cs, random_unit());
+    svc_->tokens.with_shard(req_.key, [&](token_store::shard& s) {
+        if (times) {
+            std::string rt(token_.refresh_token().value_or(std::string_view()));
+            if (rt.empty() && !fsm_.refresh_token_refused())
+                rt = req_.refresh_token; // RFC 6749 §6: the old one stays valid when no new one is issued
+            s.cache.store(req_.key, token_, *times, std::move(rt));
+        } else if (req_.background) {
+            s.cache.renewal_failed(req_.key, now, now);
+        }
+        s.sweep_now_and_then(now);
+        s.forget(req_.key, this);
+    });
+    svc_->report(metric::fetch, {}, std::chrono::steady_clock::now() - began_);
+    if (req_.background)
+        svc_->report(metric::renewal_succeeded);
+    const auto token = std::move(token_);
+    finish({}, {}, token);
+}
+
+void token_job::fail_and_finish(const token_action& a)
+{
+    const auto now = std::chrono::system_clock::now();
+    const bool aborted = a.ec == asio::error::operation_aborted;
+    if (aborted)
+        diag_.clear();
+    svc_->tokens.with_shard(req_.key, [&](token_store::shard& s) {
+        if (a.retry_after)
+            s.cache.block(req_.key, now + *a.retry_after, remembered_failure{a.ec, diag_});
+        // Stale-if-error: a renewal that failed is tried again later while the token is served.
+        if (req_.background)
+            s.cache.renewal_failed(req_.key, now,
+                                   now + a.retry_after.value_or(std::chrono::seconds(0)) + std::chrono::seconds(5));
+        s.forget(req_.key, this);
+    });
+    if (!aborted)
+        svc_->report(req_.background ? metric::renewal_failed : metric::failure, a.ec);
+    finish(a.ec, diag_, {});
+}
+
+void token_job::trace_discovery(bool finished, error_code ec)
+{
+    const auto& hook = svc_->transport->trace;
+    if (!hook)
+        return;
+    auto now = std::chrono::steady_clock::now();
+    if (!finished)
+        discovery_began_ = now;
+    hook(trace_event{step::discover, finished, ec, finished ? now - discovery_began_ : std::chrono::steady_clock::duration{}});
+}
+
+} // namespace tetrapak::detail

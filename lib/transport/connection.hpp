@@ -1,0 +1,46 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_LIB_TRANSPORT_CONNECTION_HPP
+#define TETRAPAK_LIB_TRANSPORT_CONNECTION_HPP
+
+// One connection to an endpoint. Included only by the transport's own sources:
+// the TLS stream type stays out of every other translation unit.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <chrono>
+#include <optional>
+
+namespace tetrapak::detail {
+
+/// A TCP (and TLS) stream with its read buffer. Used by one exchange at a time
+/// (the pool hands it out exclusively), so it needs no strand of its own: the
+/// exchange's handlers carry the strand of the job that runs it.
+struct connection {
+    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls) : ex(ex), tls_ctx(&tls)
+    {
+        reset_stream();
+    }
+
+    /// Replaces the stream with a new, unconnected one (a stale pooled connection).
+    void reset_stream()
+    {
+        stream.emplace(ex, *tls_ctx);
+        buffer.clear();
+    }
+
+    boost::beast::tcp_stream& tcp() { return boost::beast::get_lowest_layer(*stream); }
+
+    boost::asio::any_io_executor ex;
+    boost::asio::ssl::context* tls_ctx;
+    std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> stream;
+    boost::beast::flat_buffer buffer;
+    std::chrono::steady_clock::time_point idle_since{};
+};
+
+} // namespace tetrapak::detail
+
+#endif

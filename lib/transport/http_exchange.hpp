@@ -1,0 +1,131 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_LIB_TRANSPORT_HTTP_EXCHANGE_HPP
+#define TETRAPAK_LIB_TRANSPORT_HTTP_EXCHANGE_HPP
+
+// The transport's narrow interface: one HTTP(S) request and its response over
+// a pooled or new connection. It knows nothing of tokens. Its only
+// implementation file, http_exchange.cpp, is the one translation unit that
+// instantiates Beast over the TLS stream.
+
+#include "connection_pool.hpp"
+
+#include "../detail/counters.hpp"
+
+#include <tetrapak/config.hpp>
+#include <tetrapak/diagnostics.hpp>
+#include <tetrapak/protocol.hpp>
+#include <tetrapak/trace.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace boost::asio::ssl { class context; }
+
+namespace tetrapak::detail {
+
+/// What the transport needs from the service that owns it.
+struct transport_context {
+    boost::asio::any_io_executor ex;          ///< where connections live
+    boost::asio::ssl::context* tls = nullptr; ///< outlives every exchange
+    connection_pool pool;
+    event_counters* counters = nullptr; ///< connection_opened, connection_reused, tls_resumed
+    trace_hook trace;                   ///< set before first use
+};
+
+/// The bounds of one exchange.
+struct exchange_limits {
+    tetrapak::timeouts timeouts;
+    std::size_t max_body = 0;
+    std::size_t max_header = 0;
+    bool insecure_skip_verify = false;
+    connection_settings connections;
+};
+
+/// Told when an exchange has ended, on the strand the exchange ran on.
+class exchange_owner {
+public:
+    virtual void exchange_done(boost::system::error_code ec) = 0;
+
+protected:
+    ~exchange_owner() = default;
+};
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+using http_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// A request with Host, the fields and (for POST) the body.
+http_request make_request(boost::beast::http::verb method, const endpoint& ep, const std::vector<http_field>& fields,
+                          std::string body);
+
+/// What the pure parsers read of a response.
+http_response_view view_of(http_response& res);
+
+/// One request and its response:
+/// [take a pooled connection | resolve -> connect -> TLS handshake] -> write -> read.
+/// The connection goes back to the pool when the answer was read in full and
+/// the server keeps it open; after a failure or a cancellation it is closed.
+class http_exchange : public std::enable_shared_from_this<http_exchange> {
+public:
+    http_exchange(std::shared_ptr<transport_context> tc, endpoint ep, exchange_limits limits, bool traced);
+    ~http_exchange();
+    http_exchange(const http_exchange&) = delete;
+    http_exchange& operator=(const http_exchange&) = delete;
+
+    http_request request;
+    diagnostics diag; ///< transport details (TLS verification)
+    std::chrono::system_clock::time_point sent_at{};
+
+    http_response& response() { return parser_->get(); }
+    /// Frees the response (before the owner completes its callers).
+    void release() { parser_.reset(); }
+
+    /// Runs the exchange; call on `strand`, where every step and
+    /// `owner->exchange_done` run (never inside this call). The connection
+    /// needs no strand of its own: it is this exchange's alone.
+    void start(boost::asio::any_io_executor strand, std::shared_ptr<exchange_owner> owner);
+
+    /// Stops the exchange (call on its strand, after start): it ends with
+    /// operation_aborted and its connection is closed.
+    void cancel();
+
+    /// Reports a step to the trace hook (when this exchange is traced).
+    void trace(step s, bool finished, boost::system::error_code ec = {});
+
+private:
+    friend struct exchange_op;
+    struct resolve_state;
+
+    void new_parser();
+    void finished(boost::system::error_code ec);
+    boost::system::error_code prepare_tls();
+    boost::system::error_code translate(step s, boost::system::error_code ec);
+    bool stale(boost::system::error_code ec) const;
+
+    std::shared_ptr<transport_context> tc_;
+    endpoint ep_;
+    exchange_limits limits_;
+    bool traced_;
+    std::string pool_key_;
+    boost::asio::any_io_executor strand_;
+    connection_ptr conn_;
+    bool reused_ = false;
+    boost::asio::cancellation_signal sig_;
+    std::optional<boost::asio::ip::tcp::resolver> resolver_;
+    std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
+    boost::asio::ip::tcp::resolver::results_type endpoints_;
+    std::chrono::steady_clock::time_point step_start_{};
+};
+
+} // namespace tetrapak::detail
+
+#endif

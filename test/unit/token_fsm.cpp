@@ -1,0 +1,272 @@
+// The token job's sequencing without I/O: each table feeds token_fsm the
+// events a driver would see and checks every action it answers with.
+#include "service/token_fsm.hpp"
+
+#include <tetrapak.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace tetrapak;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+using tetrapak::detail::diagnostics_access;
+using tetrapak::detail::token_action;
+using tetrapak::detail::token_event;
+using tetrapak::detail::token_fsm;
+
+namespace {
+
+using ev = token_event::kind;
+using act = token_action::kind;
+
+/// One row: what happened, and what the machine must answer.
+struct row {
+    token_event event;
+    act expected;
+    error_code ec{};                                  ///< fail / wait: the error carried
+    std::optional<std::chrono::milliseconds> delay{}; ///< wait: the exact backoff
+    bool use_refresh_token = false;                   ///< send
+    bool drop_refresh_token = false;                  ///< send
+    std::optional<std::chrono::seconds> retry_after{}; ///< fail
+};
+
+struct table {
+    bool needs_discovery = false;
+    bool has_refresh_token = false;
+    retry_settings retry{};
+    std::vector<row> rows;
+    int attempts = 0; ///< after the last row
+};
+
+const char* name_of(act a)
+{
+    switch (a) {
+    case act::discover: return "discover";
+    case act::send: return "send";
+    case act::wait: return "wait";
+    case act::succeed: return "succeed";
+    case act::fail: return "fail";
+    }
+    return "?";
+}
+
+token_event cancelled(token_event e)
+{
+    e.cancelled = true;
+    return e;
+}
+
+token_event answered(error_code ec, const diagnostics* d = nullptr, double random01 = 0.5)
+{
+    return token_event{ev::answered, ec, d, random01};
+}
+
+void run(const table& t)
+{
+    token_fsm fsm(t.retry, t.needs_discovery, t.has_refresh_token);
+    int n = 0;
+    for (const auto& r : t.rows) {
+        BOOST_TEST_CONTEXT("row " << n++)
+        {
+            BOOST_TEST_REQUIRE(!fsm.done());
+            const auto a = fsm.resume(r.event);
+            BOOST_TEST(name_of(a.what) == name_of(r.expected));
+            if (r.expected == act::fail || r.expected == act::wait)
+                BOOST_TEST(a.ec == r.ec, a.ec.message() << " != " << r.ec.message());
+            if (r.delay)
+                BOOST_TEST(a.delay.count() == r.delay->count());
+            if (r.expected == act::send) {
+                BOOST_TEST(a.use_refresh_token == r.use_refresh_token);
+                BOOST_TEST(a.drop_refresh_token == r.drop_refresh_token);
+            }
+            if (r.expected == act::fail) {
+                BOOST_TEST(a.retry_after.has_value() == r.retry_after.has_value());
+                if (a.retry_after && r.retry_after)
+                    BOOST_TEST(a.retry_after->count() == r.retry_after->count());
+                BOOST_TEST(fsm.done());
+            }
+        }
+    }
+    BOOST_TEST(fsm.attempts() == t.attempts);
+}
+
+const error_code refused = boost::asio::error::connection_refused;
+const error_code aborted = boost::asio::error::operation_aborted;
+const error_code unexpected = make_error_code(boost::system::errc::state_not_recoverable);
+
+diagnostics with_retry_after(std::chrono::seconds s, unsigned status)
+{
+    diagnostics d;
+    diagnostics_access::retry_after(d) = s;
+    diagnostics_access::http_status(d) = status;
+    return d;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(token_fsm_tables)
+
+BOOST_AUTO_TEST_CASE(success_at_once)
+{
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {answered({}), act::succeed}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(discovery_then_success)
+{
+    run({true, false, {},
+         {{token_event{ev::start}, act::discover}, {token_event{ev::discovered}, act::send}, {answered({}), act::succeed}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(discovery_failure_ends_the_job_without_a_request)
+{
+    diagnostics d = with_retry_after(7s, 503);
+    run({true, false, {},
+         {{token_event{ev::start}, act::discover},
+          {token_event{ev::discovered, error::discovery_failed, &d}, act::fail, error::discovery_failed, {}, false, false, 7s}},
+         0});
+}
+
+BOOST_AUTO_TEST_CASE(transport_failure_retried_with_backoff_then_success)
+{
+    retry_settings rs;
+    rs.base_delay = 400ms;
+    // Full jitter: the first backoff is base * random01, the second 2 * base * random01.
+    run({false, false, rs,
+         {{token_event{ev::start}, act::send},
+          {answered(refused, nullptr, 0.5), act::wait, refused, 200ms},
+          {token_event{ev::waited}, act::send},
+          {answered(refused, nullptr, 0.25), act::wait, refused, 200ms},
+          {token_event{ev::waited}, act::send},
+          {answered({}), act::succeed}},
+         3});
+}
+
+BOOST_AUTO_TEST_CASE(attempts_used_up)
+{
+    retry_settings rs;
+    rs.max_attempts = 2;
+    run({false, false, rs,
+         {{token_event{ev::start}, act::send},
+          {answered(error::connect_timeout), act::wait, error::connect_timeout},
+          {token_event{ev::waited}, act::send},
+          {answered(error::connect_timeout), act::fail, error::connect_timeout}},
+         2});
+}
+
+BOOST_AUTO_TEST_CASE(one_attempt_means_no_retry)
+{
+    retry_settings rs;
+    rs.max_attempts = 1;
+    run({false, false, rs, {{token_event{ev::start}, act::send}, {answered(refused), act::fail, refused}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(oauth_client_errors_are_never_retried)
+{
+    for (auto e : {oauth_errc::invalid_client, oauth_errc::invalid_grant, oauth_errc::unauthorized_client,
+                   oauth_errc::invalid_scope, oauth_errc::invalid_request}) {
+        BOOST_TEST_CONTEXT(make_error_code(e).message())
+        run({false, false, {}, {{token_event{ev::start}, act::send}, {answered(e), act::fail, e}}, 1});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(request_that_cannot_be_built_fails_at_once)
+{
+    run({false, false, {},
+         {{token_event{ev::start}, act::send}, {answered(error::invalid_header_value), act::fail, error::invalid_header_value}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(refused_refresh_token_falls_back_to_the_grant_once)
+{
+    run({false, true, {},
+         {{token_event{ev::start}, act::send, {}, {}, true},
+          {answered(oauth_errc::invalid_grant), act::send, {}, {}, false, true},
+          {answered({}), act::succeed}},
+         1});
+    token_fsm fsm({}, false, true);
+    fsm.resume(token_event{ev::start});
+    fsm.resume(answered(oauth_errc::invalid_grant));
+    BOOST_TEST(fsm.refresh_token_refused());
+}
+
+BOOST_AUTO_TEST_CASE(grant_refused_after_the_refresh_token_ends_the_job)
+{
+    run({false, true, {},
+         {{token_event{ev::start}, act::send, {}, {}, true},
+          {answered(oauth_errc::invalid_grant), act::send, {}, {}, false, true},
+          {answered(oauth_errc::invalid_grant), act::fail, oauth_errc::invalid_grant}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(refresh_token_kept_for_retries_after_transport_failures)
+{
+    run({false, true, {},
+         {{token_event{ev::start}, act::send, {}, {}, true},
+          {answered(refused), act::wait, refused},
+          {token_event{ev::waited}, act::send, {}, {}, true},
+          {answered({}), act::succeed}},
+         2});
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_within_the_cap_sets_the_wait)
+{
+    diagnostics d = with_retry_after(2s, 429);
+    run({false, false, {},
+         {{token_event{ev::start}, act::send},
+          {answered(error::too_many_requests, &d, 0.0), act::wait, error::too_many_requests, 2000ms},
+          {token_event{ev::waited}, act::send},
+          {answered({}), act::succeed}},
+         2});
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_beyond_the_cap_fails_and_is_remembered)
+{
+    retry_settings rs;
+    rs.max_delay = 10s;
+    diagnostics d = with_retry_after(60s, 503);
+    run({false, false, rs,
+         {{token_event{ev::start}, act::send},
+          {answered(error::server_unavailable, &d), act::fail, error::server_unavailable, {}, false, false, 60s}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(cancellation_wins_at_every_point)
+{
+    const diagnostics d = with_retry_after(5s, 503);
+    // Before anything: no request at all.
+    run({false, false, {}, {{cancelled(token_event{ev::start}), act::fail, aborted}}, 0});
+    // During discovery, even when the document arrived.
+    run({true, false, {},
+         {{token_event{ev::start}, act::discover}, {cancelled(token_event{ev::discovered}), act::fail, aborted}}, 0});
+    // During the exchange, even when a token arrived: it is not stored.
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {cancelled(answered({})), act::fail, aborted}}, 1});
+    // During a backoff wait; a cancellation never remembers a Retry-After.
+    run({false, false, {},
+         {{token_event{ev::start}, act::send},
+          {answered(error::server_unavailable, &d, 0.0), act::wait, error::server_unavailable, 5000ms},
+          {cancelled(token_event{ev::waited}), act::fail, aborted}},
+         1});
+    // An exchange that ended with operation_aborted on its own is not retried.
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {answered(aborted, &d), act::fail, aborted}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(unexpected_events_end_the_job)
+{
+    run({false, false, {}, {{answered({}), act::fail, unexpected}}, 0});
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {token_event{ev::waited}, act::fail, unexpected}}, 1});
+    run({true, false, {}, {{token_event{ev::start}, act::discover}, {answered({}), act::fail, unexpected}}, 0});
+    token_fsm fsm({}, false, false);
+    fsm.resume(token_event{ev::start});
+    fsm.resume(answered({}));
+    BOOST_TEST(fsm.done());
+    BOOST_TEST(fsm.resume(token_event{ev::waited}).ec == unexpected); // nothing follows the end
+}
+
+BOOST_AUTO_TEST_SUITE_END()
