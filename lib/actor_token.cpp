@@ -40,6 +40,14 @@ const std::array<unsigned char, 32>& token_digest(const actor_token& t) noexcept
 {
     return t.state_ ? t.state_->sha256 : zero_digest;
 }
+
+actor_token unshared_copy(const actor_token& t)
+{
+    actor_token copy;
+    if (t.state_)
+        copy.state_ = std::make_shared<const token_state>(*t.state_);
+    return copy;
+}
 } // namespace detail
 
 actor_token::actor_token(std::string raw)

@@ -22,6 +22,8 @@ class actor_token;
 namespace detail {
 struct token_state;
 const std::array<unsigned char, 32>& token_digest(const actor_token& t) noexcept;
+/// A copy of `t` that shares no state (and so no reference count) with it.
+actor_token unshared_copy(const actor_token& t);
 } // namespace detail
 
 /// An access token (issued to us) or an incoming caller's token (the subject
@@ -95,6 +97,7 @@ public:
 
 private:
     friend const std::array<unsigned char, 32>& detail::token_digest(const actor_token&) noexcept;
+    friend actor_token detail::unshared_copy(const actor_token&);
     std::shared_ptr<const detail::token_state> state_;
 };
 

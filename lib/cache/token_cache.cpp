@@ -159,7 +159,8 @@ token_cache::lookup_result token_cache::lookup(const cache_key& key, sys_clock::
     return r;
 }
 
-token_cache::probe_result token_cache::probe(const cache_key& key, sys_clock::time_point now, actor_token& out)
+token_cache::probe_result token_cache::probe(const cache_key& key, sys_clock::time_point now, actor_token& out,
+                                             sys_clock::time_point* serve_until)
 {
     auto it = map_.find(key);
     if (it == map_.end())
@@ -176,6 +177,8 @@ token_cache::probe_result token_cache::probe(const cache_key& key, sys_clock::ti
     if (it->second != lru_.begin())
         lru_.splice(lru_.begin(), lru_, it->second);
     out = e.token;
+    if (serve_until)
+        *serve_until = std::min(e.times.refresh_at, e.times.usable_until);
     return probe_result::usable;
 }
 

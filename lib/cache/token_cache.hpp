@@ -131,7 +131,10 @@ public:
     };
     /// The cache-hit path: lookup's answer for a usable token without the
     /// rest of a lookup_result. Marks the entry most recently used when usable.
-    probe_result probe(const cache_key& key, sys_clock::time_point now, actor_token& out);
+    /// `serve_until`, when given, is set for a usable token to when it may
+    /// stop being served as it is (its refresh time or the end of its use).
+    probe_result probe(const cache_key& key, sys_clock::time_point now, actor_token& out,
+                       sys_clock::time_point* serve_until = nullptr);
 
     /// Stores a fetched token (replacing any entry) and evicts the least
     /// recently used entries beyond the bound. `refresh_token` is kept with

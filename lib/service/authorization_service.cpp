@@ -5,6 +5,7 @@
 // executor, never inline), joined to the fetch in flight for its key, or
 // given a new token_job (single-flight).
 
+#include "hot_tokens.hpp"
 #include "service_impl.hpp"
 #include "token_job.hpp"
 
@@ -131,9 +132,18 @@ authorization_service::pending_ptr authorization_service::lookup(const std::shar
         return pending_ptr(new pending_call{impl, {}, {}, {}, {}, k.error(), std::make_unique<diagnostics>(std::move(d))});
     if ((*k->cfg)->cache.enabled && !options.force_authorization) {
         const auto now = std::chrono::system_clock::now();
+        const std::size_t hash = cache_key_hash{}(k->key);
+        hot_token_ref hot{impl->tokens.id(), impl->tokens.generation(hash), &k->key, hash};
+        if (find_hot_token(hot, now, hit)) {
+            impl->report(metric::cache_hit);
+            return nullptr;
+        }
         std::shared_ptr<token_job> renewal;
-        const bool served = impl->tokens.with_shard(k->key, [&](token_store::shard& s) {
-            const auto probe = s.cache.probe(k->key, now, hit);
+        sys_clock::time_point serve_until{};
+        bool hot_candidate = false;
+        const bool served = impl->tokens.probe_shard(hash, hot.generation, [&](token_store::shard& s) {
+            const auto probe = s.cache.probe(k->key, now, hit, &serve_until);
+            hot_candidate = probe == token_cache::probe_result::usable;
             if (probe != token_cache::probe_result::renew)
                 return probe == token_cache::probe_result::usable;
             // Usable, and this caller starts the one background renewal.
@@ -151,6 +161,8 @@ authorization_service::pending_ptr authorization_service::lookup(const std::shar
             }
             return true;
         });
+        if (hot_candidate)
+            remember_hot_token(hot, hit, now, serve_until);
         if (served) {
             impl->report(metric::cache_hit);
             if (renewal) {

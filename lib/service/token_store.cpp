@@ -12,9 +12,15 @@ std::size_t shard_count(std::size_t max_entries)
 {
     return max_entries >= 1024 ? 16 : 1;
 }
+
+std::uint64_t next_store_id()
+{
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
 } // namespace
 
-token_store::token_store(std::size_t max_entries) : count_(shard_count(max_entries ? max_entries : 1))
+token_store::token_store(std::size_t max_entries) : id_(next_store_id()), count_(shard_count(max_entries ? max_entries : 1))
 {
     const std::size_t each = ((max_entries ? max_entries : 1) + count_ - 1) / count_;
     for (std::size_t i = 0; i < count_; ++i)
@@ -40,6 +46,7 @@ void token_store::clear()
 {
     for (std::size_t i = 0; i < count_; ++i) {
         std::lock_guard lock(shards_[i]->mtx);
+        shards_[i]->generation.fetch_add(1, std::memory_order_release);
         shards_[i]->data.cache.clear();
     }
 }

@@ -9,6 +9,8 @@
 #include "../cache/token_cache.hpp"
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -37,14 +39,38 @@ public:
     /// shards with an equal share each (so the bound holds per shard).
     explicit token_store(std::size_t max_entries);
 
-    /// Runs `f(shard&)` with the key's shard locked.
+    /// Runs `f(shard&)` with the key's shard locked. The shard counts as
+    /// changed: copies of its tokens held per thread (hot_tokens) are no
+    /// longer served.
     template <class F>
     decltype(auto) with_shard(const cache_key& key, F&& f)
     {
-        auto& s = *shards_[cache_key_hash{}(key) % count_];
+        auto& s = shard_of(cache_key_hash{}(key));
         std::lock_guard lock(s.mtx);
+        s.generation.fetch_add(1, std::memory_order_release);
         return f(s.data);
     }
+
+    /// The cache-hit path: `f(shard&)` with the shard locked, for a call that
+    /// changes nothing a served token depends on (it may mark the entry used
+    /// or start its renewal); `generation` is the shard's, read under the lock.
+    template <class F>
+    decltype(auto) probe_shard(std::size_t hash, std::uint64_t& generation, F&& f)
+    {
+        auto& s = shard_of(hash);
+        std::lock_guard lock(s.mtx);
+        generation = s.generation.load(std::memory_order_relaxed);
+        return f(s.data);
+    }
+
+    /// The generation of the shard of a key with this hash (no lock).
+    std::uint64_t generation(std::size_t hash) const
+    {
+        return shard_of(hash).generation.load(std::memory_order_acquire);
+    }
+
+    /// Unique per store for the life of the process (never reused).
+    std::uint64_t id() const noexcept { return id_; }
 
     void clear();
     std::size_t size() const;
@@ -52,9 +78,15 @@ public:
 private:
     struct locked_shard {
         explicit locked_shard(std::size_t max_entries) : data(max_entries) {}
-        mutable std::mutex mtx;
+        /// Read by every hit, written only when the shard changes: on a cache
+        /// line of its own, away from the mutex that every locked call writes.
+        alignas(64) std::atomic<std::uint64_t> generation{1};
+        alignas(64) mutable std::mutex mtx;
         shard data;
     };
+    locked_shard& shard_of(std::size_t hash) const { return *shards_[hash % count_]; }
+
+    std::uint64_t id_;
     static constexpr std::size_t max_shards = 16;
     std::size_t count_;
     std::array<std::unique_ptr<locked_shard>, max_shards> shards_;
