@@ -51,18 +51,31 @@ void watch_cancellation(const std::shared_ptr<waiter<T>>& w)
         w->slot.template emplace<waiter_cancel<T>>(waiter_cancel<T>{w, {}});
 }
 
-/// Completes many waiters with one post: the batch runs on `fallback` and
-/// dispatches each waiter to its handler's executor, which runs it at once when
-/// that executor is the one running the batch (the usual case). A storm of
-/// waiters then costs one queued operation, not one per waiter.
+/// Completes many waiters with one post: the batch runs on `ex` and runs each
+/// waiter whose handler has no executor of its own at once; the others are
+/// dispatched to their handler's executor (which runs them at once when it is
+/// the one running the batch). A storm of
+/// waiters then costs one queued operation, not one per waiter. A handler that
+/// throws from an executor that runs it inline leaves the rest of the batch
+/// posted again, so no waiter is dropped uncompleted.
 template <class T>
 struct waiter_batch {
+    boost::asio::any_io_executor ex;
     std::vector<std::shared_ptr<waiter<T>>> ws;
+    std::size_t next = 0;
 
     void operator()()
     {
-        for (auto& w : ws)
-            waiter_hop<T>{std::move(w)}();
+        while (next < ws.size()) {
+            auto w = std::move(ws[next++]);
+            try {
+                waiter_hop<T>{std::move(w)}();
+            } catch (...) {
+                if (next < ws.size())
+                    boost::asio::post(ex, std::move(*this));
+                throw;
+            }
+        }
     }
 };
 
@@ -145,7 +158,7 @@ protected:
             return;
         for (auto& w : ws)
             set_result<T>(*w, ec, diag, ec ? T{} : value);
-        boost::asio::post(ex_, waiter_batch<T>{std::move(ws)});
+        boost::asio::post(ex_, waiter_batch<T>{ex_, std::move(ws)});
     }
 
     /// Called once, outside the lock, when the last waiter of an attached

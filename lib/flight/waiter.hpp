@@ -25,6 +25,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace tetrapak::detail {
@@ -39,19 +40,28 @@ struct waiter {
     /// own. Pass it already converted (service_impl::completion_ex) on hot
     /// paths: converting an any_io_executor allocates each time.
     template <class Fallback>
-    waiter(handler_of<T> h, diagnostics* d, const Fallback& fallback)
-        : handler(std::move(h)), diag(d),
-          work(boost::asio::prefer(boost::asio::get_associated_executor(handler, fallback),
-                                   boost::asio::execution::outstanding_work.tracked))
+    waiter(handler_of<T> h, diagnostics* d, const Fallback& fallback) : handler(std::move(h)), diag(d)
     {
+        auto ex = boost::asio::get_associated_executor(handler, fallback);
+        if constexpr (std::is_same_v<Fallback, decltype(ex)>)
+            on_fallback = ex == fallback;
+        // A handler of the service's own executor needs no work of its own:
+        // the shared work's I/O, then its queued completion, keep that context
+        // running. Converting to a tracked executor allocates.
+        if (!on_fallback)
+            work.emplace(boost::asio::prefer(std::move(ex), boost::asio::execution::outstanding_work.tracked));
     }
 
     handler_of<T> handler;
     diagnostics* diag;
-    /// Keeps the handler's executor (its io_context) running until completion.
+    /// Keeps the handler's executor (its io_context) running until completion
+    /// (empty when the handler runs on the fallback).
     std::optional<boost::asio::associated_executor_t<handler_of<T>, boost::asio::any_io_executor>> work;
     boost::asio::cancellation_slot slot;
     std::atomic<bool> cancelled{false};
+    /// The handler has no executor of its own (it runs on the fallback): a
+    /// batch already running there runs it without another dispatch.
+    bool on_fallback = false;
     // The result, written once by complete_waiter before it posts. Kept here
     // rather than in the posted completion, which stays one pointer: a storm's
     // thousands of queued completions cost little more than their waiters.
@@ -97,8 +107,9 @@ struct waiter_completion {
     void operator()() { run_handler(std::move(w)); }
 };
 
-/// The first step, posted to the service's executor (so never inline): it
-/// dispatches the final step to the handler's executor (what asio::post's work
+/// The first step, posted to the fallback executor (so never inline): it runs
+/// the handler there when that is its executor, else dispatches the final step
+/// to the handler's executor (what asio::post's work
 /// dispatcher would do, without carrying a second executor in every queued
 /// completion).
 template <class T>
@@ -107,6 +118,10 @@ struct waiter_hop {
 
     void operator()()
     {
+        if (w->on_fallback) { // already on the handler's executor
+            run_handler(std::move(w));
+            return;
+        }
         auto ex = *w->work; // the final step releases w->work
         boost::asio::dispatch(ex, waiter_completion<T>{std::move(w)});
     }

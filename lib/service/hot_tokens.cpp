@@ -14,7 +14,7 @@ struct hot_entry {
     std::uint64_t generation = 0;
     cache_key key{};
     sys_clock::time_point until{};
-    actor_token token; ///< an unshared copy: its reference count is this thread's alone
+    actor_token token; ///< an unshared copy: its reference count is this thread's alone; empty: only seen once
 };
 
 /// Direct-mapped by key hash: a thread's hot keys are few; a collision only
@@ -33,7 +33,8 @@ hot_entry& slot_for(std::size_t hash)
 bool find_hot_token(const hot_token_ref& ref, sys_clock::time_point now, actor_token& out)
 {
     auto& e = slot_for(ref.hash);
-    if (e.store != ref.store || e.generation != ref.generation || now >= e.until || !(e.key == *ref.key))
+    if (e.store != ref.store || e.generation != ref.generation || now >= e.until || e.token.empty() ||
+        !(e.key == *ref.key))
         return false;
     out = e.token;
     return true;
@@ -48,10 +49,15 @@ void remember_hot_token(const hot_token_ref& ref, const actor_token& token, sys_
     auto& e = slot_for(ref.hash);
     const bool same = e.store == ref.store && e.generation == ref.generation && e.key == *ref.key;
     if (!same) {
-        e.token = unshared_copy(token); // once per thread and shard change, not per hit
+        // First sight of this key here: remember only the key. A thread that
+        // hits keys at random (many keys, few hits each) would otherwise copy a
+        // token (an allocation) on every hit and never use the copy.
+        e.token = actor_token();
         e.store = ref.store;
         e.generation = ref.generation;
         e.key = *ref.key;
+    } else if (e.token.empty()) {
+        e.token = unshared_copy(token); // seen again: hot; once per thread and shard change
     }
     e.until = until;
 }

@@ -7,6 +7,7 @@
 
 #include <tetrapak/diagnostics.hpp>
 
+#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -1204,6 +1205,102 @@ BOOST_AUTO_TEST_CASE(throwing_handler_does_not_drop_the_rest_of_the_batch)
     run_ready(ctx);
     BOOST_TEST(b.calls == 1);
     BOOST_TEST(b.value == 5);
+    check_no_work_left(ctx);
+}
+
+// --- waiters made with the service's own executor as fallback -----------------
+// The service makes waiters with an any_completion_executor fallback that is its
+// own executor: a plain handler then runs inside the batch, with no tracked work
+// of its own; a handler with an executor of its own is dispatched as before.
+
+template <class T, class Token>
+std::shared_ptr<td::waiter<T>> join_on_service_executor(test_flight<T>& f, const asio::any_completion_executor& fallback,
+                                                        Token&& token)
+{
+    std::shared_ptr<td::waiter<T>> w;
+    asio::async_initiate<Token, void(error_code, T)>(
+        [&w, &fallback](auto handler) {
+            w = std::make_shared<td::waiter<T>>(td::handler_of<T>(std::move(handler)), nullptr, fallback);
+        },
+        token);
+    BOOST_TEST_REQUIRE(f.add_waiter(w));
+    return w;
+}
+
+BOOST_AUTO_TEST_CASE(plain_handlers_on_the_service_executor_run_inside_the_batch)
+{
+    asio::io_context ctx;
+    auto f = make_flight<int>(ctx);
+    const asio::any_completion_executor fallback(f->executor());
+    std::vector<outcome<int>> os(3);
+    for (auto& o : os) {
+        auto w = join_on_service_executor<int>(*f, fallback, recorder(o));
+        BOOST_TEST(w->on_fallback);
+        BOOST_TEST(!w->work.has_value()); // no tracked executor: nothing allocated for it
+    }
+    f->complete(7);
+    BOOST_TEST(run_ready(ctx) == 1u); // the batch ran every handler itself
+    for (auto& o : os) {
+        BOOST_TEST(o.calls == 1);
+        BOOST_TEST(o.value == 7);
+    }
+    check_no_work_left(ctx);
+}
+
+BOOST_AUTO_TEST_CASE(service_executor_waiter_cancelled_while_queued_still_aborts)
+{
+    for (auto type : cancel_types) {
+        asio::io_context ctx;
+        auto f = make_flight<int>(ctx);
+        const asio::any_completion_executor fallback(f->executor());
+        outcome<int> o, other;
+        asio::cancellation_signal sig;
+        join_on_service_executor<int>(*f, fallback, asio::bind_cancellation_slot(sig.slot(), recorder(o)));
+        join_on_service_executor<int>(*f, fallback, recorder(other));
+        f->complete(7);
+        sig.emit(type); // the result is known and queued: the cancellation still wins
+        run_ready(ctx);
+        BOOST_TEST(o.calls == 1);
+        BOOST_TEST(o.ec == aborted);
+        BOOST_TEST(o.value == 0);
+        BOOST_TEST(other.calls == 1);
+        BOOST_TEST(other.value == 7);
+        check_no_work_left(ctx);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(service_executor_waiter_with_its_own_executor_is_dispatched_there)
+{
+    asio::io_context ctx, other_ctx;
+    auto f = make_flight<int>(ctx);
+    const asio::any_completion_executor fallback(f->executor());
+    outcome<int> o;
+    auto w = join_on_service_executor<int>(*f, fallback, asio::bind_executor(other_ctx.get_executor(), recorder(o)));
+    BOOST_TEST(!w->on_fallback);
+    BOOST_TEST(w->work.has_value()); // keeps other_ctx running until completion
+    w.reset();
+    f->complete(7);
+    run_ready(ctx);
+    BOOST_TEST(o.calls == 0); // not on the flight's context
+    other_ctx.run();
+    BOOST_TEST(o.calls == 1);
+    BOOST_TEST(o.value == 7);
+}
+
+BOOST_AUTO_TEST_CASE(service_executor_waiter_left_alone_completes_on_the_service_executor)
+{
+    asio::io_context ctx;
+    auto f = make_flight<int>(ctx);
+    const asio::any_completion_executor fallback(f->executor());
+    outcome<int> o;
+    asio::cancellation_signal sig;
+    join_on_service_executor<int>(*f, fallback, asio::bind_cancellation_slot(sig.slot(), recorder(o)));
+    sig.emit(ct::terminal); // the last waiter leaves: completed alone (complete_waiter), work stopped
+    BOOST_TEST(o.calls == 0); // never inline
+    BOOST_TEST(f->stops() == 1);
+    run_ready(ctx);
+    BOOST_TEST(o.calls == 1);
+    BOOST_TEST(o.ec == aborted);
     check_no_work_left(ctx);
 }
 
