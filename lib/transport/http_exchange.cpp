@@ -15,7 +15,6 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/coroutine.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -106,6 +105,9 @@ void http_exchange::cancel()
 /// that carried a whole answer is kept for the next handshake, pooled or not.
 void http_exchange::finished(error_code ec)
 {
+    done_ = true;
+    if (deadline_armed_)
+        deadline_->cancel();
     const bool answered = !ec && parser_->is_done();
     if (answered && ep_.tls && limits_.connections.tls_session_resumption && !limits_.insecure_skip_verify)
         if (SSL_SESSION* s = SSL_get1_session(conn_->stream->native_handle()))
@@ -138,6 +140,49 @@ error_code http_exchange::prepare_tls()
     int ok = ep_.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str())
                             : X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
     return ok ? error_code{} : error_code(error::tls_verification_failed);
+}
+
+/// One timer for the whole exchange instead of one armed and cancelled around
+/// every read and write (Beast's stream timeouts cost two timerfd_settime calls
+/// per token): each step only moves `step_deadline_`; the timer is re-armed
+/// when a step's deadline comes before the one it is set for, and when it
+/// fires early it waits on for the step's deadline. At the deadline the socket
+/// is closed, which ends the step's operation; failed() reports the timeout.
+void http_exchange::set_deadline(std::chrono::milliseconds timeout)
+{
+    step_deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (!deadline_)
+        deadline_.emplace(conn_->ex);
+    if (deadline_armed_) {
+        if (step_deadline_ < deadline_->expiry())
+            deadline_->expires_at(step_deadline_); // the pending wait ends and waits again (on_deadline)
+        return;
+    }
+    deadline_armed_ = true;
+    deadline_->expires_at(step_deadline_);
+    wait_for_deadline();
+}
+
+void http_exchange::wait_for_deadline()
+{
+    deadline_->async_wait(asio::bind_executor(strand_, [self = shared_from_this()](error_code) { self->on_deadline(); }));
+}
+
+void http_exchange::on_deadline()
+{
+    if (done_) {
+        deadline_armed_ = false;
+        return;
+    }
+    if (std::chrono::steady_clock::now() < step_deadline_) { // fired for an earlier step, or re-armed
+        deadline_->expires_at(step_deadline_);
+        wait_for_deadline();
+        return;
+    }
+    deadline_armed_ = false;
+    timed_out_ = true;
+    error_code ignored;
+    conn_->tcp().socket().close(ignored); // ends the pending operation
 }
 
 /// Maps what a step returned to what the caller sees: a timeout names its
@@ -228,6 +273,8 @@ struct exchange_op {
     {
         if (cancelled(self))
             ec = asio::error::operation_aborted;
+        else if (x.timed_out_)
+            ec = x.translate(current, beast::error::timeout);
         else if (ec)
             ec = x.translate(current, ec);
         x.trace(current, true, ec);
@@ -244,7 +291,7 @@ struct exchange_op {
     template <class Self>
     bool replace_stale(Self& self, error_code ec)
     {
-        if (!ec || cancelled(self) || !x.stale(ec))
+        if (!ec || cancelled(self) || x.timed_out_ || !x.stale(ec))
             return false;
         x.trace(current, true, ec);
         x.conn_->reset_stream();
@@ -305,7 +352,7 @@ struct exchange_op {
                 if (!x.reused_) {
                     if (ep.host_is_ip) {
                         begin(step::connect);
-                        x.conn_->tcp().expires_after(to.connect);
+                        x.set_deadline(to.connect);
                         BOOST_ASIO_CORO_YIELD x.conn_->tcp().async_connect(
                             tcp::endpoint(asio::ip::make_address(ep.host), static_cast<unsigned short>(std::stoi(ep.port))),
                             std::move(self));
@@ -318,7 +365,7 @@ struct exchange_op {
                         if (failed(self, resolved()))
                             return;
                         begin(step::connect);
-                        x.conn_->tcp().expires_after(to.connect);
+                        x.set_deadline(to.connect);
                         BOOST_ASIO_CORO_YIELD x.conn_->tcp().async_connect(x.endpoints_, std::move(self));
                         if (failed(self, ec))
                             return;
@@ -328,7 +375,7 @@ struct exchange_op {
                         begin(step::handshake);
                         ec = x.prepare_tls();
                         if (!ec) {
-                            x.conn_->tcp().expires_after(to.handshake);
+                            x.set_deadline(to.handshake);
                             BOOST_ASIO_CORO_YIELD x.conn_->stream->async_handshake(ssl::stream_base::client, std::move(self));
                         }
                         if (failed(self, ec))
@@ -340,7 +387,7 @@ struct exchange_op {
 
                 begin(step::write);
                 x.sent_at = std::chrono::system_clock::now();
-                x.conn_->tcp().expires_after(to.request);
+                x.set_deadline(to.request);
                 if (ep.tls)
                     BOOST_ASIO_CORO_YIELD http::async_write(*x.conn_->stream, x.request, std::move(self));
                 else
@@ -351,7 +398,7 @@ struct exchange_op {
                     return;
 
                 begin(step::read_header);
-                x.conn_->tcp().expires_after(to.response_header);
+                x.set_deadline(to.response_header);
                 if (ep.tls)
                     BOOST_ASIO_CORO_YIELD http::async_read_header(*x.conn_->stream, x.conn_->buffer, *x.parser_, std::move(self));
                 else
@@ -364,14 +411,13 @@ struct exchange_op {
             }
 
             begin(step::read_body);
-            x.conn_->tcp().expires_after(to.response_body);
+            x.set_deadline(to.response_body);
             if (ep.tls)
                 BOOST_ASIO_CORO_YIELD http::async_read(*x.conn_->stream, x.conn_->buffer, *x.parser_, std::move(self));
             else
                 BOOST_ASIO_CORO_YIELD http::async_read(x.conn_->tcp(), x.conn_->buffer, *x.parser_, std::move(self));
             if (failed(self, ec))
                 return;
-            x.conn_->tcp().expires_never();
             self.complete(error_code{});
         }
     }

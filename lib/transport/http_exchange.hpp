@@ -19,6 +19,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -106,6 +107,9 @@ private:
     struct resolve_state;
 
     void new_parser();
+    void set_deadline(std::chrono::milliseconds timeout);
+    void wait_for_deadline();
+    void on_deadline();
     void finished(boost::system::error_code ec);
     boost::system::error_code prepare_tls();
     boost::system::error_code translate(step s, boost::system::error_code ec);
@@ -124,6 +128,11 @@ private:
     std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
     boost::asio::ip::tcp::resolver::results_type endpoints_;
     std::chrono::steady_clock::time_point step_start_{};
+    std::optional<boost::asio::steady_timer> deadline_; ///< the exchange's one timer (set_deadline)
+    std::chrono::steady_clock::time_point step_deadline_{};
+    bool deadline_armed_ = false; ///< a wait on deadline_ is pending
+    bool timed_out_ = false;      ///< the deadline passed: the socket was closed
+    bool done_ = false;           ///< finished() ran
 };
 
 } // namespace tetrapak::detail
