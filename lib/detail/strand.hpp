@@ -3,8 +3,6 @@
 #define TETRAPAK_LIB_DETAIL_STRAND_HPP
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/strand.hpp>
 
 namespace tetrapak::detail {
 
@@ -12,13 +10,9 @@ namespace tetrapak::detail {
 /// own executor (the usual case) the strand wraps that concrete executor: it
 /// then fits the any_io_executor's small buffer, and its dispatches never
 /// query a type-erased inner executor. A strand over any_io_executor costs a
-/// heap allocation per conversion and one per dispatch.
-inline boost::asio::any_io_executor make_strand_for(const boost::asio::any_io_executor& ex)
-{
-    if (auto* io = ex.target<boost::asio::io_context::executor_type>())
-        return boost::asio::make_strand(*io);
-    return boost::asio::make_strand(ex);
-}
+/// heap allocation per conversion and one per dispatch. Compiled once
+/// (strand.cpp): the conversions are costly to instantiate in every job.
+boost::asio::any_io_executor make_strand_for(const boost::asio::any_io_executor& ex);
 
 } // namespace tetrapak::detail
 

@@ -152,7 +152,7 @@ authorization_service::pending_ptr authorization_service::lookup(const std::shar
             if (r.st == token_cache::state::renew) {
                 auto& slot = s.inflight[k->key];
                 if (!slot.lock()) {
-                    renewal = std::make_shared<token_job>(
+                    renewal = token_job::make(
                         impl, fetch_request{*k->cfg, k->grant, options.actor_token, k->key, std::move(r.refresh_token), true});
                     slot = renewal;
                 } else { // a fetch already running renews the entry; if it fails, a later caller renews
@@ -228,7 +228,7 @@ pending_decision decide(pending_call& call, const std::shared_ptr<waiter<actor_t
     auto running = slot.lock();
     if (hit.st == token_cache::state::renew) {
         if (!running) { // one background renewal
-            d.renewal = std::make_shared<token_job>(
+            d.renewal = token_job::make(
                 call.impl, fetch_request{call.cfg, call.grant, options.actor_token, call.key, std::move(hit.refresh_token), true});
             slot = d.renewal;
         } else { // a fetch already running renews the entry; if it fails, a later caller renews
@@ -237,7 +237,7 @@ pending_decision decide(pending_call& call, const std::shared_ptr<waiter<actor_t
     } else if (running && running->add_waiter(w)) {
         d.joined = true;
     } else {
-        d.job = std::make_shared<token_job>(call.impl, fetch_request{call.cfg, call.grant, std::move(options.actor_token),
+        d.job = token_job::make(call.impl, fetch_request{call.cfg, call.grant, std::move(options.actor_token),
                                                                      call.key, std::move(hit.refresh_token), false});
         d.job->add_waiter(w);
         slot = d.job;

@@ -26,6 +26,13 @@ token_job::token_job(std::shared_ptr<service_impl> svc, fetch_request req)
 {
 }
 
+token_job::~token_job() = default;
+
+std::shared_ptr<token_job> token_job::make(std::shared_ptr<service_impl> svc, fetch_request req)
+{
+    return std::make_shared<token_job>(std::move(svc), std::move(req));
+}
+
 std::shared_ptr<token_job> token_job::self() { return std::static_pointer_cast<token_job>(shared_from_this()); }
 
 void token_job::start()

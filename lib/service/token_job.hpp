@@ -33,7 +33,12 @@ struct fetch_request {
 /// One token fetch for one cache key, shared by every caller of that key.
 class token_job final : public exchange_flight<actor_token> {
 public:
+    /// A new job (not started). Defined with the job, so that the facade's
+    /// translation unit does not instantiate the job's Asio members.
+    static std::shared_ptr<token_job> make(std::shared_ptr<service_impl> svc, fetch_request req);
+
     token_job(std::shared_ptr<service_impl> svc, fetch_request req);
+    ~token_job() override;
 
     /// Begins on the job's strand (never inside this call).
     void start();
