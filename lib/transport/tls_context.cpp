@@ -5,8 +5,28 @@
 #include <tetrapak/outcome.hpp>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 namespace tetrapak::detail {
+
+namespace {
+/// OpenSSL decodes a certificate's extensions (its key identifiers among them)
+/// the first time a verification needs them, and concurrent handshakes that
+/// check the same trusted CA race on that lazy cache (ThreadSanitizer shows one
+/// thread writing the CA's subject key identifier while another compares it).
+/// Decoding them here, before any handshake, leaves the handshakes only reading.
+/// Certificates a CA directory (`ca_path`) supplies later are loaded per lookup.
+void cache_certificate_extensions(X509_STORE* store)
+{
+    if (!store)
+        return;
+    STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i)
+        if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)))
+            X509_check_purpose(cert, -1, 0);
+}
+} // namespace
 
 std::unique_ptr<boost::asio::ssl::context> make_tls_context(const tls_settings& s)
 {
@@ -30,6 +50,7 @@ std::unique_ptr<boost::asio::ssl::context> make_tls_context(const tls_settings& 
         ctx->set_default_verify_paths(ec);
     if (ec)
         throw error_with_diagnostics(ec, std::move(diag));
+    cache_certificate_extensions(SSL_CTX_get_cert_store(ctx->native_handle()));
     if (!s.client_certificate_file.empty()) {
         ctx->use_certificate_chain_file(s.client_certificate_file, ec);
         if (!ec)
