@@ -4,6 +4,10 @@
 
 // Small ASCII helpers shared by the pure modules (locale-independent).
 
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace tetrapak::detail {
@@ -52,6 +56,24 @@ inline bool valid_scope_token(std::string_view s) noexcept
             return false;
     }
     return true;
+}
+
+/// Non-empty and only ASCII digits.
+inline bool all_digits(std::string_view s) noexcept
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// A non-negative decimal integer, or nullopt (not all digits, or too large).
+inline std::optional<std::int64_t> to_int(std::string_view s) noexcept
+{
+    if (!all_digits(s))
+        return std::nullopt;
+    std::int64_t n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc{} || p != s.data() + s.size())
+        return std::nullopt;
+    return n;
 }
 
 } // namespace tetrapak::detail
