@@ -4,7 +4,11 @@
 #include <tetrapak/http_client_options.hpp>
 #include <tetrapak/trace.hpp>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
 #include <ostream>
+#include <string>
 
 namespace tetrapak {
 
@@ -42,6 +46,8 @@ std::string_view to_string(step s) noexcept
     case step::write: return "write";
     case step::read_header: return "read_header";
     case step::read_body: return "read_body";
+    case step::connection_wait: return "connection_wait";
+    case step::proxy_connect: return "proxy_connect";
     case step::parse: return "parse";
     }
     return "unknown";
@@ -54,6 +60,23 @@ std::ostream& operator<<(std::ostream& os, const secret& s)
 {
     return os << (s.empty() ? "<empty>" : "<redacted>");
 }
+
+namespace {
+
+/// A proxy URL fit to print: its user info (credentials) removed.
+std::string without_credentials(std::string_view url)
+{
+    auto u = boost::urls::parse_uri_reference(url);
+    if (!u)
+        return "<not a URL>";
+    boost::urls::url copy(*u);
+    if (!copy.has_userinfo())
+        return std::string(copy.buffer());
+    copy.remove_userinfo();
+    return std::string(copy.buffer()) + " (credentials hidden)";
+}
+
+} // namespace
 
 std::ostream& operator<<(std::ostream& os, const auth_config& c)
 {
@@ -69,6 +92,10 @@ std::ostream& operator<<(std::ostream& os, const auth_config& c)
         os << ", resource=\"" << c.resource << '"';
     if (!c.audience.empty())
         os << ", audience=\"" << c.audience << '"';
+    if (!c.proxy.url.empty())
+        os << ", proxy=\"" << without_credentials(c.proxy.url) << '"';
+    if (!c.proxy.no_proxy.empty())
+        os << ", no_proxy=\"" << c.proxy.no_proxy << '"';
     if (c.tls.insecure_disable_verification_i_know_what_i_am_doing)
         os << ", TLS-VERIFICATION-DISABLED";
     return os << '}';
@@ -112,6 +139,7 @@ std::string_view to_string(metric m) noexcept
     case metric::connection_opened: return "connection_opened";
     case metric::connection_reused: return "connection_reused";
     case metric::tls_resumed: return "tls_resumed";
+    case metric::connection_wait: return "connection_wait";
     }
     return "unknown";
 }

@@ -116,6 +116,33 @@ const char* client_message(error e) noexcept
         return "the token endpoint's expires_in is negative, absurdly large or not a number";
     case error::unsupported_token_type:
         return "the token endpoint issued a token type this library cannot use (only Bearer and N_A)";
+    case error::proxy_url_invalid:
+        return "a proxy URL is not http://[user:password@]host[:port]: check auth_config.proxy.url "
+               "(TetraPak:Proxy) or the https_proxy, http_proxy and all_proxy environment variables";
+    case error::proxy_unsupported:
+        return "the proxy's scheme is not supported (only http:// proxies, which tunnel https with CONNECT): "
+               "check the proxy URL";
+    case error::proxy_unreachable:
+        return "the proxy could not be reached (resolving or connecting to it failed): check the proxy URL, "
+               "that the proxy runs, and NO_PROXY";
+    case error::proxy_timeout:
+        return "the proxy did not connect or answer the tunnel request in time (timeouts.connect): check the "
+               "proxy and its route to the authorization server";
+    case error::proxy_refused:
+        return "the proxy refused to open a tunnel to the authorization server (see diagnostics.http_status): "
+               "check the proxy's access rules for the host and port, not the token endpoint";
+    case error::proxy_auth_required:
+        return "the proxy asked for credentials (407) or refused them: check the user name and password in "
+               "the proxy URL or settings";
+    case error::proxy_bad_response:
+        return "the proxy's answer to the tunnel request is not HTTP/1.x: check that the proxy URL names an "
+               "HTTP proxy";
+    case error::connection_wait_timeout:
+        return "every allowed connection to the endpoint stayed busy for timeouts.connection_wait: raise "
+               "connections.max_per_endpoint or timeouts.connection_wait, or lower the load";
+    case error::too_many_open_files:
+        return "the process ran out of file descriptors opening a connection: raise the limit (ulimit -n) or "
+               "lower connections.max_per_endpoint";
     }
     return "unknown tetrapak client error";
 }

@@ -236,6 +236,7 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
         cfg.discovery_document_url = std::string(default_authority(*env)) + "/.well-known/openid-configuration";
     }
     cfg.cache.enabled = is_caching_allowed;
+    cfg.proxy = proxy;
     cfg.default_lifetime = default_caching_lifetime;
     return cfg;
 }

@@ -5,6 +5,7 @@
 #include <tetrapak/protocol.hpp>
 
 #include "detail/text.hpp"
+#include "transport/proxy_rules.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -138,7 +139,8 @@ public:
             return fail(error::config_invalid_value, path);
         for (auto& [k, val] : v.get_object()) {
             error_code ec;
-            if (!auth_key(s.root, k, val, path, ec) && !root_key(s, k, val, path, ec) && iequals(k, "Services"))
+            if (!auth_key(s.root, k, val, path, ec) && !root_key(s, k, val, path, ec) &&
+                !proxy_key(s.proxy, k, val, path, ec) && iequals(k, "Services"))
                 ec = services(s, val, path + ":Services");
             if (ec)
                 return ec;
@@ -350,6 +352,38 @@ private:
                 ec = fail(error::config_invalid_value, path);
             else
                 s.default_caching_lifetime = std::chrono::seconds(*n);
+            return true;
+        }
+        return false;
+    }
+
+    /// Proxy (a URL or "none"), NoProxy, ProxyUsername, ProxyPassword. A bad
+    /// URL fails here, at load, rather than at the first request.
+    bool proxy_key(proxy_settings& p, std::string_view k, const boost::json::value& v, const std::string& prefix,
+                   error_code& ec)
+    {
+        std::optional<std::string> text;
+        if (iequals(k, "Proxy")) {
+            const std::string path = prefix + ":Proxy";
+            plain_string(text, v, path, ec);
+            diagnostics scratch;
+            if (text && !iequals(*text, "none") && !detail::parse_proxy_url(*text, path, {}, {}, scratch))
+                ec = fail(error::config_invalid_value, path);
+            else if (text)
+                p.url = *text;
+            return true;
+        }
+        if (iequals(k, "NoProxy") || iequals(k, "ProxyUsername")) {
+            const bool list = iequals(k, "NoProxy");
+            plain_string(text, v, prefix + (list ? ":NoProxy" : ":ProxyUsername"), ec);
+            if (text)
+                (list ? p.no_proxy : p.username) = *text;
+            return true;
+        }
+        if (iequals(k, "ProxyPassword")) {
+            plain_string(text, v, prefix + ":ProxyPassword", ec);
+            if (text)
+                p.password = secret(std::move(*text));
             return true;
         }
         return false;

@@ -48,10 +48,14 @@ Where the configuration comes from (flags override the file):
   --auth-method METHOD     client_secret_basic (default) | client_secret_post |
                            client_secret_jwt | private_key_jwt | tls_client_auth
   --key FILE               PEM private key for private_key_jwt
+  --key-id KID             the key's id, sent as the assertion's "kid" (some servers pick the key by it)
   --cert FILE, --cert-key FILE
                            client certificate and key for tls_client_auth
   --cacert FILE            trust the CAs in FILE (default: the system's)
   --timeout SECONDS        bound of each step (connect, handshake, ...; default 5/10)
+  --proxy URL              HTTP proxy, http://[user:password@]host:port, or "none"
+                           (default: https_proxy / all_proxy from the environment)
+  --noproxy LIST           hosts reached directly (NO_PROXY syntax; default: no_proxy)
 
 Output:
   --json                   print the token response as JSON instead of the bare token
@@ -113,7 +117,14 @@ int classify(const boost::system::error_code& ec)
         case error::not_tls:
         case error::response_too_large:
         case error::header_too_large:
-        case error::discovery_failed: return exit_network;
+        case error::discovery_failed:
+        case error::proxy_unreachable:
+        case error::proxy_timeout:
+        case error::proxy_refused:
+        case error::proxy_auth_required:
+        case error::proxy_bad_response:
+        case error::connection_wait_timeout:
+        case error::too_many_open_files: return exit_network;
         default: return exit_usage;
         }
     }
@@ -130,7 +141,7 @@ int run(int argc, char** argv)
     };
 
     std::string config_file, service, endpoint, issuer, token_url, client_id, secret_file, audience, resource;
-    std::string subject, grant, method, key_file, cert, cert_key, cacert;
+    std::string subject, grant, method, key_file, key_id, cert, cert_key, cacert, proxy, no_proxy;
     std::vector<std::string> scopes;
     bool json = false, verbose = false;
     int timeout_s = 0;
@@ -153,6 +164,9 @@ int run(int argc, char** argv)
         else if (a == "--grant") grant = value(i);
         else if (a == "--auth-method") method = value(i);
         else if (a == "--key") key_file = value(i);
+        else if (a == "--key-id") key_id = value(i);
+        else if (a == "--proxy") proxy = value(i);
+        else if (a == "--noproxy") no_proxy = value(i);
         else if (a == "--cert") cert = value(i);
         else if (a == "--cert-key") cert_key = value(i);
         else if (a == "--cacert") cacert = value(i);
@@ -213,9 +227,13 @@ int run(int argc, char** argv)
         cfg.tls.client_certificate_file = cert;
         cfg.tls.client_key_file = cert_key;
     }
+    if (!proxy.empty())
+        cfg.proxy.url = proxy;
+    if (!no_proxy.empty())
+        cfg.proxy.no_proxy = no_proxy;
     if (timeout_s) {
         const std::chrono::milliseconds t = std::chrono::seconds(timeout_s);
-        cfg.timeouts = {t, t, t, t, t};
+        cfg.timeouts = {t, t, t, t, t, t};
     }
     if (!method.empty()) {
         const std::pair<const char*, client_auth_method> methods[] = {
@@ -234,7 +252,7 @@ int run(int argc, char** argv)
             throw usage_error{"unknown --auth-method " + method + " (see --help)"};
     }
     if (!key_file.empty()) {
-        auto key = signing_key::load_pem_file(key_file, {}, diag);
+        auto key = signing_key::load_pem_file(key_file, key_id, diag);
         if (!key)
             throw usage_error{"--key " + key_file + ": " + key.error().message()};
         cfg.client_key = *key;

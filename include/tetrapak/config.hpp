@@ -63,6 +63,8 @@ struct timeouts {
     std::chrono::milliseconds request{5000};          ///< writing the request
     std::chrono::milliseconds response_header{10000}; ///< from request sent to complete headers
     std::chrono::milliseconds response_body{10000};   ///< from headers to complete body
+    /// Longest wait for a connection when connections.max_per_endpoint are all busy.
+    std::chrono::milliseconds connection_wait{10000};
 };
 
 /// The token cache (the SDK's `IsCachingAllowed` / `DefaultCachingLifetime`).
@@ -102,6 +104,27 @@ struct connection_settings {
     std::chrono::milliseconds idle_timeout{30000};
     /// Resume TLS sessions when a new connection is needed.
     bool tls_session_resumption = true;
+    /// Connections open at once per endpoint (scheme, host, port, proxy), in
+    /// use or idle; requests beyond it wait in order (timeouts.connection_wait).
+    /// 0: no bound.
+    std::size_t max_per_endpoint = 32;
+};
+
+/// The HTTP proxy for every request the library makes (token endpoint,
+/// discovery, authorized_client). See README "Proxies" for the rules.
+struct proxy_settings {
+    /// "" (default): from the environment (https_proxy, http_proxy, all_proxy,
+    /// no_proxy and their upper-case forms; loopback targets never use an
+    /// environment proxy). "none": no proxy, whatever the environment says.
+    /// Otherwise the proxy's URL, http://[user:password@]host[:port]; it is
+    /// used for loopback targets too.
+    std::string url;
+    /// Hosts reached directly (NO_PROXY syntax: "*", host suffixes, IP
+    /// addresses, CIDR ranges, host:port). Empty: the environment's no_proxy.
+    std::string no_proxy;
+    /// Proxy Basic credentials; when set they replace the URL's user info. A secret.
+    std::string username;
+    tetrapak::secret password;
 };
 
 /// TLS settings used when the service builds its own `ssl::context`.
@@ -161,6 +184,7 @@ struct auth_config {
     tetrapak::cache_settings cache;
     tetrapak::retry_settings retry;
     tetrapak::connection_settings connections;
+    tetrapak::proxy_settings proxy;
     /// Allows http:// token endpoints, and only on loopback hosts (127.0.0.0/8, ::1, localhost).
     bool allow_insecure_http_on_loopback = false;
     /// Sent as User-Agent.

@@ -61,6 +61,16 @@ enum class error {
     missing_access_token,       ///< a 2xx answer without a non-empty access_token
     invalid_expires_in,         ///< expires_in is negative, absurdly large or not a number
     unsupported_token_type,     ///< token_type is neither Bearer nor N_A
+    // proxies and connection limits (appended: the codes above keep their values)
+    proxy_url_invalid,          ///< a proxy URL (setting or environment) is not http://[user:password@]host[:port]
+    proxy_unsupported,          ///< the proxy's scheme is not supported (https:// proxies, socks)
+    proxy_unreachable,          ///< resolving or connecting to the proxy failed
+    proxy_timeout,              ///< the proxy did not answer the tunnel request within timeouts.connect
+    proxy_refused,              ///< the proxy answered CONNECT with a non-2xx status (see diagnostics::http_status)
+    proxy_auth_required,        ///< the proxy answered 407: proxy credentials missing or wrong
+    proxy_bad_response,         ///< the proxy's answer to CONNECT is not HTTP/1.x
+    connection_wait_timeout,    ///< every allowed connection to the endpoint stayed busy for timeouts.connection_wait
+    too_many_open_files,        ///< the process ran out of file descriptors (EMFILE/ENFILE); retried like a transport failure
 };
 
 /// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).

@@ -29,8 +29,9 @@ enum class metric {
     connection_opened,  ///< a new connection to a token endpoint (TCP connect)
     connection_reused,  ///< a request went over an idle keep-alive connection
     tls_resumed,        ///< a new connection's TLS handshake resumed an earlier session
+    connection_wait,    ///< a request waited for a connection (max_per_endpoint busy); elapsed: the wait, ec: set when it gave up
 };
-inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::tls_resumed) + 1;
+inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::connection_wait) + 1;
 
 std::string_view to_string(metric m) noexcept;
 

@@ -13,7 +13,10 @@ namespace tetrapak {
 
 /// The steps of one token request, in order (discover only when the token
 /// endpoint comes from a discovery document; it spans the shared fetch).
-enum class step { discover, resolve, connect, handshake, write, read_header, read_body, parse };
+/// resolve and connect name the proxy's address when a proxy is used;
+/// proxy_connect is the CONNECT request that opens the tunnel through it;
+/// connection_wait is time spent waiting for connections.max_per_endpoint.
+enum class step { discover, resolve, connect, handshake, write, read_header, read_body, parse, connection_wait, proxy_connect };
 
 std::string_view to_string(step s) noexcept;
 

@@ -14,6 +14,8 @@
 #include <tetrapak/authorization_service.hpp>
 #include <tetrapak/error.hpp>
 
+#include <cstdlib>
+
 namespace tetrapak {
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -29,6 +31,7 @@ void init(service_impl& impl, asio::any_io_executor ex, asio::ssl::context* tls,
     impl.transport->ex = impl.ex;
     impl.transport->tls = tls ? tls : impl.own_tls.get();
     impl.transport->counters = impl.counters.get();
+    impl.transport->proxies.configure(config.proxy, proxy_environment::read(&std::getenv));
     impl.own_config_digest = config_digest(config);
     impl.config = std::make_shared<const auth_config>(std::move(config));
 }

@@ -36,7 +36,11 @@ bool is_retryable(boost::system::error_code ec, const diagnostics& diag) noexcep
         case error::response_header_timeout:
         case error::response_body_timeout:
         case error::too_many_requests:
-        case error::server_unavailable: return true;
+        case error::server_unavailable:
+        case error::too_many_open_files:
+        case error::proxy_unreachable:
+        case error::proxy_timeout: return true;
+        case error::proxy_refused: return diag.http_status() >= 500; // 502/503/504: the proxy's way to the server
         default: return false;
         }
     }

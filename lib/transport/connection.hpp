@@ -5,6 +5,8 @@
 // One connection to an endpoint. Included only by the transport's own sources:
 // the TLS stream type stays out of every other translation unit.
 
+#include "connection_pool.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,10 +22,22 @@ namespace tetrapak::detail {
 /// (the pool hands it out exclusively), so it needs no strand of its own: the
 /// exchange's handlers carry the strand of the job that runs it.
 struct connection {
-    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls) : ex(ex), tls_ctx(&tls)
+    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls,
+               std::shared_ptr<endpoint_slots> slot)
+        : ex(ex), tls_ctx(&tls), slots(std::move(slot))
     {
         reset_stream();
     }
+
+    /// Closes the socket before its slot goes to the next waiting request.
+    ~connection()
+    {
+        stream.reset();
+        if (slots)
+            slots->release();
+    }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
 
     /// Replaces the stream with a new, unconnected one (a stale pooled connection).
     void reset_stream()
@@ -39,6 +53,7 @@ struct connection {
     std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> stream;
     boost::beast::flat_buffer buffer;
     std::chrono::steady_clock::time_point idle_since{};
+    std::shared_ptr<endpoint_slots> slots; ///< the slot this connection holds (null: unbounded)
 };
 
 } // namespace tetrapak::detail

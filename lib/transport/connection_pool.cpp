@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <sys/socket.h>
@@ -31,6 +32,80 @@ bool still_open(connection& c)
 
 } // namespace
 
+bool endpoint_slots::acquire_or_queue(std::size_t max, const std::shared_ptr<slot_request>& r)
+{
+    std::lock_guard lock(mtx_);
+    if (queue_.empty() && open_ < max) {
+        ++open_;
+        return true;
+    }
+    r->status = slot_request::state::waiting;
+    queue_.push_back(r);
+    return false;
+}
+
+std::shared_ptr<slot_request> endpoint_slots::next_waiting()
+{
+    if (queue_.empty())
+        return nullptr;
+    auto r = std::move(queue_.front()); // only waiting requests are queued (withdraw removes)
+    queue_.pop_front();
+    return r;
+}
+
+void endpoint_slots::release() noexcept
+{
+    std::shared_ptr<slot_request> next;
+    {
+        std::lock_guard lock(mtx_);
+        next = next_waiting();
+        if (next)
+            next->status = slot_request::state::granted; // the slot passes on: open_ is unchanged
+        else if (open_ > 0)
+            --open_;
+    }
+    if (next)
+        next->wake();
+}
+
+bool endpoint_slots::hand_over(connection_ptr& c)
+{
+    std::shared_ptr<slot_request> next;
+    {
+        std::lock_guard lock(mtx_);
+        next = next_waiting();
+        if (!next)
+            return false;
+        next->status = slot_request::state::handed;
+        next->handed = std::move(c);
+    }
+    next->wake();
+    return true;
+}
+
+bool endpoint_slots::withdraw(const std::shared_ptr<slot_request>& r)
+{
+    std::lock_guard lock(mtx_);
+    if (r->status == slot_request::state::waiting) {
+        r->status = slot_request::state::withdrawn;
+        queue_.erase(std::find(queue_.begin(), queue_.end(), r));
+        return false;
+    }
+    return r->status != slot_request::state::withdrawn;
+}
+
+std::size_t endpoint_slots::open() const
+{
+    std::lock_guard lock(mtx_);
+    return open_;
+}
+
+std::shared_ptr<endpoint_slots> connection_pool::slots(const std::string& key)
+{
+    std::lock_guard lock(mtx_);
+    return eps_[key].slots;
+}
+
 connection_ptr connection_pool::take(const std::string& key, std::chrono::milliseconds idle_timeout)
 {
     std::vector<connection_ptr> dead; // closed outside the lock
@@ -54,6 +129,8 @@ connection_ptr connection_pool::take(const std::string& key, std::chrono::millis
 
 void connection_pool::put(const std::string& key, connection_ptr c, std::size_t max_idle)
 {
+    if (c->slots && c->slots->hand_over(c))
+        return;
     connection_ptr drop; // closed outside the lock
     c->idle_since = std::chrono::steady_clock::now();
     std::lock_guard lock(mtx_);

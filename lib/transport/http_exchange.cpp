@@ -15,6 +15,7 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/coroutine.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -64,13 +65,82 @@ struct http_exchange::resolve_state {
     bool done = false;
 };
 
+/// A request queued for one of its endpoint's connections: the slot's
+/// release wakes it on its strand by cancelling the wait, which is bounded by
+/// timeouts.connection_wait and by the exchange's cancellation.
+struct http_exchange::slot_wait final : slot_request, std::enable_shared_from_this<slot_wait> {
+    slot_wait(const asio::any_io_executor& ex, asio::any_io_executor strand) : timer(ex), strand(std::move(strand)) {}
+
+    void wake() override
+    {
+        asio::post(strand, [self = shared_from_this()] { self->timer.cancel(); });
+    }
+
+    asio::steady_timer timer;
+    asio::any_io_executor strand;
+    std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+};
+
+/// A CONNECT request and the parser of its answer. A 2xx answer to CONNECT
+/// has no body (RFC 9110 §9.3.6); any other is not read past its header, as
+/// the connection is closed after it.
+struct http_exchange::tunnel {
+    http::request<http::empty_body> req;
+    http::response_parser<http::empty_body> res;
+};
+
 http_exchange::http_exchange(std::shared_ptr<transport_context> tc, endpoint ep, exchange_limits limits, bool traced)
-    : tc_(std::move(tc)), ep_(std::move(ep)), limits_(limits), traced_(traced),
-      // Connections and sessions made without verification never serve a verifying call.
-      pool_key_((ep_.tls ? "https://" : "http://") + ep_.host + ":" + ep_.port +
-                (limits_.insecure_skip_verify ? "#unverified" : ""))
+    : tc_(std::move(tc)), ep_(std::move(ep)), limits_(limits), traced_(traced)
 {
+    if (auto r = tc_->proxies.route(ep_, diag))
+        proxy_ = std::move(*r);
+    else
+        setup_ec_ = r.error();
+    // Connections and sessions made without verification never serve a
+    // verifying call; tunnels through one proxy (or with one set of proxy
+    // credentials, kept as a hash) never serve another.
+    pool_key_ = (ep_.tls ? "https://" : "http://") + ep_.host + ":" + ep_.port +
+                (limits_.insecure_skip_verify ? "#unverified" : "");
+    if (proxy_)
+        pool_key_ += " via " + proxy_->display + "#" + std::to_string(std::hash<std::string>{}(proxy_->authorization));
     new_parser();
+}
+
+/// The authority the tunnel is asked for: always host:port (RFC 9110 §9.3.6).
+static std::string tunnel_authority(const endpoint& ep)
+{
+    return (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + ep.port;
+}
+
+void http_exchange::prepare_tunnel()
+{
+    tunnel_ = std::make_unique<tunnel>();
+    auto& req = tunnel_->req;
+    const std::string authority = tunnel_authority(ep_);
+    req.method(http::verb::connect);
+    req.target(authority);
+    req.version(11);
+    req.set(http::field::host, authority);
+    if (!proxy_->authorization.empty())
+        req.set(http::field::proxy_authorization, proxy_->authorization);
+    tunnel_->res.skip(true);
+    tunnel_->res.header_limit(static_cast<std::uint32_t>(limits_.max_header));
+}
+
+/// What the proxy's answer to CONNECT means for the exchange.
+error_code http_exchange::tunnel_result(error_code ec)
+{
+    if (ec)
+        return ec; // translate() names the proxy
+    const unsigned status = tunnel_->res.get().result_int();
+    tunnel_.reset();
+    if (status >= 200 && status < 300)
+        return conn_->buffer.size() == 0 ? error_code() : error_code(error::proxy_bad_response);
+    access::http_status(diag) = status;
+    access::client_message(diag) =
+        "proxy " + proxy_->display + " answered " + std::to_string(status) + " to CONNECT " + tunnel_authority(ep_);
+    // 407 is the standard answer; some proxies (tinyproxy) answer wrong credentials with 401.
+    return status == 407 || status == 401 ? error::proxy_auth_required : error::proxy_refused;
 }
 
 http_exchange::~http_exchange() = default;
@@ -152,7 +222,7 @@ void http_exchange::set_deadline(std::chrono::milliseconds timeout)
 {
     step_deadline_ = std::chrono::steady_clock::now() + timeout;
     if (!deadline_)
-        deadline_.emplace(conn_->ex);
+        deadline_.emplace(tc_->ex);
     if (deadline_armed_) {
         if (step_deadline_ < deadline_->expiry())
             deadline_->expires_at(step_deadline_); // the pending wait ends and waits again (on_deadline)
@@ -185,11 +255,22 @@ void http_exchange::on_deadline()
     conn_->tcp().socket().close(ignored); // ends the pending operation
 }
 
-/// Maps what a step returned to what the caller sees: a timeout names its
-/// step, a TLS failure says whether it was verification, the protocol
-/// version, or a server that does not speak TLS.
+/// Maps what a step returned to what the caller sees: a failure to reach or
+/// pass the proxy names the proxy, a timeout names its step, a TLS failure
+/// says whether it was verification, the protocol version, or a server that
+/// does not speak TLS.
 error_code http_exchange::translate(step s, error_code ec)
 {
+    if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system)
+        return error::too_many_open_files;
+    if (proxy_ && (s == step::resolve || s == step::connect || s == step::proxy_connect)) {
+        if (ec == beast::error::timeout)
+            return error::proxy_timeout;
+        if (ec.category() == client_category())
+            return ec; // tunnel_result's own verdict
+        access::client_message(diag) = "proxy " + proxy_->display + ": " + ec.message();
+        return s == step::proxy_connect ? error::proxy_bad_response : error::proxy_unreachable;
+    }
     if (ec == beast::error::timeout) {
         switch (s) {
         case step::resolve:
@@ -281,9 +362,18 @@ struct exchange_op {
         if (!ec)
             return false;
         error_code ignored;
-        x.conn_->tcp().socket().close(ignored);
+        if (x.conn_)
+            x.conn_->tcp().socket().close(ignored);
         self.complete(ec);
         return true;
+    }
+
+    /// The step's operation failed, or the exchange was cancelled or timed
+    /// out meanwhile (for a step of more than one operation).
+    template <class Self>
+    bool interrupted(Self& self, error_code ec) const
+    {
+        return ec || cancelled(self) || x.timed_out_;
     }
 
     /// True when the step failed on a connection the server had closed: the
@@ -307,7 +397,7 @@ struct exchange_op {
         if (!x.resolver_)
             x.resolver_.emplace(x.conn_->ex);
         resolve = std::make_shared<http_exchange::resolve_state>(x.conn_->ex);
-        x.resolver_->async_resolve(x.ep_.host, x.ep_.port,
+        x.resolver_->async_resolve(x.peer_host(), x.peer_port(),
                                    asio::bind_executor(x.strand_, [st = resolve](error_code rec,
                                                                                  tcp::resolver::results_type r) {
                                        st->ec = rec;
@@ -348,13 +438,26 @@ struct exchange_op {
         const auto& to = x.limits_.timeouts;
         BOOST_ASIO_CORO_REENTER(coro)
         {
+            if (x.setup_ec_) { // never complete inside start()
+                BOOST_ASIO_CORO_YIELD asio::post(std::move(self));
+                self.complete(x.setup_ec_);
+                return;
+            }
+            if (x.wait_) {
+                begin(step::connection_wait);
+                x.wait_->timer.expires_after(to.connection_wait);
+                BOOST_ASIO_CORO_YIELD x.wait_->timer.async_wait(std::move(self));
+                if (failed(self, x.end_connection_wait(cancelled(self))))
+                    return;
+            }
             for (;;) {
                 if (!x.reused_) {
-                    if (ep.host_is_ip) {
+                    if (x.peer_is_ip()) {
                         begin(step::connect);
                         x.set_deadline(to.connect);
                         BOOST_ASIO_CORO_YIELD x.conn_->tcp().async_connect(
-                            tcp::endpoint(asio::ip::make_address(ep.host), static_cast<unsigned short>(std::stoi(ep.port))),
+                            tcp::endpoint(asio::ip::make_address(x.peer_host()),
+                                          static_cast<unsigned short>(std::stoi(x.peer_port()))),
                             std::move(self));
                         if (failed(self, ec))
                             return;
@@ -371,6 +474,18 @@ struct exchange_op {
                             return;
                     }
                     connected();
+                    if (x.proxy_ && ep.tls) {
+                        begin(step::proxy_connect);
+                        x.prepare_tunnel();
+                        x.set_deadline(to.connect);
+                        BOOST_ASIO_CORO_YIELD http::async_write(x.conn_->tcp(), x.tunnel_->req, std::move(self));
+                        if (interrupted(self, ec) && failed(self, ec))
+                            return;
+                        BOOST_ASIO_CORO_YIELD http::async_read_header(x.conn_->tcp(), x.conn_->buffer, x.tunnel_->res,
+                                                                     std::move(self));
+                        if (failed(self, x.tunnel_result(ec)))
+                            return;
+                    }
                     if (ep.tls) {
                         begin(step::handshake);
                         ec = x.prepare_tls();
@@ -423,15 +538,61 @@ struct exchange_op {
     }
 };
 
+/// An idle connection, else a new one if the endpoint's bound allows it, else
+/// a place in the endpoint's queue (wait_).
+void http_exchange::take_connection()
+{
+    conn_ = tc_->pool.take(pool_key_, limits_.connections.idle_timeout);
+    reused_ = conn_ != nullptr;
+    if (reused_) {
+        tc_->counters->report(metric::connection_reused);
+        return;
+    }
+    const std::size_t max = limits_.connections.max_per_endpoint;
+    if (max == 0) {
+        conn_.reset(new connection(tc_->ex, *tc_->tls, nullptr));
+        return;
+    }
+    slots_ = tc_->pool.slots(pool_key_);
+    auto wait = std::make_shared<slot_wait>(tc_->ex, strand_);
+    if (slots_->acquire_or_queue(max, wait))
+        conn_.reset(new connection(tc_->ex, *tc_->tls, slots_));
+    else
+        wait_ = std::move(wait);
+}
+
+/// The wait ended (a slot came, the time ran out, or the call was
+/// cancelled): takes what was given, even when cancelled, so that the slot
+/// or idle connection is freed with this exchange rather than lost.
+error_code http_exchange::end_connection_wait(bool cancelled)
+{
+    const bool got = slots_->withdraw(wait_);
+    if (got && wait_->status == slot_request::state::handed) {
+        conn_ = std::move(wait_->handed);
+        reused_ = true;
+        tc_->counters->report(metric::connection_reused);
+    } else if (got) {
+        conn_.reset(new connection(tc_->ex, *tc_->tls, slots_));
+    }
+    const error_code ec = cancelled ? error_code(asio::error::operation_aborted)
+                          : got     ? error_code()
+                                    : error_code(error::connection_wait_timeout);
+    tc_->counters->report(metric::connection_wait, ec, std::chrono::steady_clock::now() - wait_->began);
+    wait_.reset();
+    return ec;
+}
+
 void http_exchange::start(asio::any_io_executor strand, std::shared_ptr<exchange_owner> owner)
 {
     strand_ = std::move(strand);
-    conn_ = tc_->pool.take(pool_key_, limits_.connections.idle_timeout);
-    reused_ = conn_ != nullptr;
-    if (reused_)
-        tc_->counters->report(metric::connection_reused);
-    else
-        conn_.reset(new connection(tc_->ex, *tc_->tls));
+    if (proxy_ && !ep_.tls) {
+        // An http:// target through a proxy: the absolute form (RFC 9112 §3.2.2).
+        request.target("http://" + std::string(ep_.url.encoded_host_and_port()) + std::string(request.target()));
+        if (!proxy_->authorization.empty())
+            request.set(http::field::proxy_authorization, proxy_->authorization);
+    }
+    if (!setup_ec_)
+        take_connection();
     // The owner lives in the operation, not in the exchange it owns: no cycle,
     // so an io_context destroyed with work pending frees both.
     auto done = [self = shared_from_this(), owner = std::move(owner)](error_code ec) {
@@ -439,7 +600,7 @@ void http_exchange::start(asio::any_io_executor strand, std::shared_ptr<exchange
         owner->exchange_done(ec);
     };
     auto handler = asio::bind_executor(strand_, asio::bind_cancellation_slot(sig_.slot(), std::move(done)));
-    asio::async_compose<decltype(handler), void(error_code)>(exchange_op{*this}, handler, conn_->ex);
+    asio::async_compose<decltype(handler), void(error_code)>(exchange_op{*this}, handler, tc_->ex);
 }
 
 } // namespace tetrapak::detail

@@ -8,6 +8,7 @@
 // instantiates Beast over the TLS stream.
 
 #include "connection_pool.hpp"
+#include "proxy_route.hpp"
 
 #include "../detail/counters.hpp"
 
@@ -39,6 +40,7 @@ struct transport_context {
     boost::asio::any_io_executor ex;          ///< where connections live
     boost::asio::ssl::context* tls = nullptr; ///< outlives every exchange
     connection_pool pool;
+    proxy_router proxies;
     event_counters* counters = nullptr; ///< connection_opened, connection_reused, tls_resumed
     trace_hook trace;                   ///< set before first use
 };
@@ -72,7 +74,10 @@ http_request make_request(boost::beast::http::verb method, const endpoint& ep, c
 http_response_view view_of(http_response& res);
 
 /// One request and its response:
-/// [take a pooled connection | resolve -> connect -> TLS handshake] -> write -> read.
+/// [take a pooled connection | wait for a slot | resolve -> connect
+///  [-> CONNECT through the proxy] -> TLS handshake] -> write -> read.
+/// With a proxy, resolve and connect reach the proxy; an http:// target is
+/// then asked for in absolute form, an https:// one through a tunnel.
 /// The connection goes back to the pool when the answer was read in full and
 /// the server keeps it open; after a failure or a cancellation it is closed.
 class http_exchange : public std::enable_shared_from_this<http_exchange> {
@@ -105,7 +110,17 @@ public:
 private:
     friend struct exchange_op;
     struct resolve_state;
+    struct slot_wait;
+    struct tunnel;
 
+    const std::string& peer_host() const { return proxy_ ? proxy_->host : ep_.host; }
+    const std::string& peer_port() const { return proxy_ ? proxy_->port : ep_.port; }
+    bool peer_is_ip() const { return proxy_ ? proxy_->host_is_ip : ep_.host_is_ip; }
+    void prepare_tunnel();
+    boost::system::error_code tunnel_result(boost::system::error_code ec);
+
+    void take_connection();
+    boost::system::error_code end_connection_wait(bool cancelled);
     void new_parser();
     void set_deadline(std::chrono::milliseconds timeout);
     void wait_for_deadline();
@@ -120,9 +135,14 @@ private:
     exchange_limits limits_;
     bool traced_;
     std::string pool_key_;
+    std::shared_ptr<const proxy_endpoint> proxy_; ///< null: direct
+    boost::system::error_code setup_ec_;         ///< the proxy could not be chosen (reported at start)
+    std::unique_ptr<tunnel> tunnel_;             ///< the CONNECT request and answer, while they are in flight
     boost::asio::any_io_executor strand_;
     connection_ptr conn_;
     bool reused_ = false;
+    std::shared_ptr<endpoint_slots> slots_;     ///< the endpoint's connection bound (null: unbounded)
+    std::shared_ptr<slot_wait> wait_;           ///< set while waiting for a connection slot
     boost::asio::cancellation_signal sig_;
     std::optional<boost::asio::ip::tcp::resolver> resolver_;
     std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;

@@ -61,6 +61,8 @@
 // outcome, as long as the form body was parsed); connections counts TLS
 // connections that completed the handshake ('secureConnection' events),
 // resumed_connections those of them that resumed a TLS session;
+// open_connections counts TCP connections open now (the stats request's own
+// included) and max_open_connections the most open at once since the reset;
 // discovery_requests counts requests to /.well-known/openid-configuration
 // (and /.well-known/oauth-authorization-server).
 
@@ -449,6 +451,8 @@ const stats = {
   exchange_requests: 0,
   refresh_requests: 0,
   discovery_requests: 0,
+  open_connections: 0,
+  max_open_connections: 0,
 };
 
 const server = https.createServer({
@@ -462,6 +466,13 @@ const server = https.createServer({
   ca: caCert,
 });
 server.keepAliveTimeout = Number(args['keep-alive-ms']);
+// open_connections: TCP connections open now; max_open_connections: the most
+// open at once since the last reset.
+server.on('connection', (socket) => {
+  stats.open_connections += 1;
+  stats.max_open_connections = Math.max(stats.max_open_connections, stats.open_connections);
+  socket.once('close', () => { stats.open_connections -= 1; });
+});
 server.on('secureConnection', (socket) => {
   stats.connections += 1;
   if (socket.isSessionReused()) stats.resumed_connections += 1;
@@ -713,7 +724,8 @@ server.listen(port, '127.0.0.1', async () => {
       ctx.body = { ...stats };
       return;
     } else if (ctx.path === '/test/reset' && ctx.method === 'POST') {
-      for (const key of Object.keys(stats)) stats[key] = 0;
+      for (const key of Object.keys(stats)) if (key !== 'open_connections') stats[key] = 0;
+      stats.max_open_connections = stats.open_connections;
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { ...stats };
       return;
