@@ -36,6 +36,16 @@ std::string_view to_string(client_auth_method m) noexcept
     return "unknown";
 }
 
+std::string_view to_string(basic_credentials_encoding e) noexcept
+{
+    switch (e) {
+    case basic_credentials_encoding::rfc6749: return "rfc6749";
+    case basic_credentials_encoding::raw: return "raw";
+    case basic_credentials_encoding::automatic: return "automatic";
+    }
+    return "unknown";
+}
+
 std::string_view to_string(step s) noexcept
 {
     switch (s) {
@@ -55,6 +65,7 @@ std::string_view to_string(step s) noexcept
 
 std::ostream& operator<<(std::ostream& os, grant_type g) { return os << to_string(g); }
 std::ostream& operator<<(std::ostream& os, client_auth_method m) { return os << to_string(m); }
+std::ostream& operator<<(std::ostream& os, basic_credentials_encoding e) { return os << to_string(e); }
 
 std::ostream& operator<<(std::ostream& os, const secret& s)
 {
@@ -81,7 +92,10 @@ std::string without_credentials(std::string_view url)
 std::ostream& operator<<(std::ostream& os, const auth_config& c)
 {
     os << "auth_config{grant=" << c.grant << ", client_id=\"" << c.client_id << "\", client_secret=" << c.client_secret
-       << ", auth_method=" << c.auth_method << ", token_endpoint=\"" << c.token_endpoint << "\", scope=\"";
+       << ", auth_method=" << c.auth_method;
+    if (c.auth_method == client_auth_method::client_secret_basic)
+        os << ", basic_credentials=" << c.basic_credentials;
+    os << ", token_endpoint=\"" << c.token_endpoint << "\", scope=\"";
     bool first = true;
     for (auto& s : c.scope) {
         os << (first ? "" : " ") << s;

@@ -21,7 +21,8 @@ const char* client_message(error e) noexcept
         return "the client authentication method needs a client secret and none is configured: "
                "set auth_config.client_secret (TetraPak:ClientSecret)";
     case error::missing_token_endpoint:
-        return "no token endpoint is configured: set auth_config.token_endpoint (TetraPak:TokenIssuerUrl)";
+        return "no token endpoint is configured: set auth_config.token_endpoint (TetraPak:TokenIssuerUrl) or "
+               "auth_config.discovery_document_url (TetraPak:DiscoveryDocumentUrl)";
     case error::invalid_url:
         return "the token endpoint is not a valid absolute http(s) URL with a host and without "
                "user info or fragment: check the configured URL";
@@ -35,7 +36,9 @@ const char* client_message(error e) noexcept
         return "a scope entry is empty or contains characters RFC 6749 section 3.3 forbids "
                "(space, quote, backslash, control characters): list scopes one per entry";
     case error::unsupported_auth_method:
-        return "the configured client authentication method is not supported by this version";
+        return "the client authentication method is not available: this version does not support it, or (with "
+               "auth_method_from_discovery) no method in the server's token_endpoint_auth_methods_supported fits "
+               "what is configured (client secret, client_key, client certificate): see diagnostics.client_message()";
     case error::unsupported_grant:
         return "the configured grant type cannot be performed by this version: check auth_config.grant";
     case error::no_subject_token:
@@ -66,8 +69,8 @@ const char* client_message(error e) noexcept
     case error::discovery_no_token_endpoint:
         return "the discovery document has no usable https token_endpoint: set TokenIssuerUrl";
     case error::key_load_failed:
-        return "a configured key or certificate could not be loaded: check the file path, format (PEM) and "
-               "that key and certificate match";
+        return "a private key or certificate is missing or could not be loaded: private_key_jwt needs "
+               "auth_config.client_key; check the file path, the format (PEM) and that key and certificate match";
     case error::connect_timeout:
         return "resolving or connecting to the token endpoint timed out: check the host, the "
                "network path and timeouts.connect";
@@ -102,11 +105,12 @@ const char* client_message(error e) noexcept
         return "the token endpoint is rate limiting this client (HTTP 429): wait for "
                "diagnostics.retry_after()";
     case error::server_unavailable:
-        return "the token endpoint failed with an HTTP 5xx status: the authorization server is "
-               "unavailable or failing";
+        return "the token endpoint failed with an HTTP 5xx status and no OAuth error: the authorization server, "
+               "or a gateway in front of it, is unavailable or failing (retried up to retry.max_attempts)";
     case error::unexpected_http_status:
-        return "the token endpoint answered with an unexpected HTTP status and no OAuth error: "
-               "check the token endpoint URL";
+        return "the token endpoint answered with an HTTP status that is neither success nor an OAuth error "
+               "(see diagnostics.http_status()): 404 or 405 means the URL is not the token endpoint; otherwise "
+               "check what answers in front of the server (a gateway or proxy)";
     case error::malformed_response:
         return "the token endpoint's answer is not the JSON object RFC 6749 section 5.1 describes: "
                "check that the URL is a token endpoint";
@@ -143,6 +147,11 @@ const char* client_message(error e) noexcept
     case error::too_many_open_files:
         return "the process ran out of file descriptors opening a connection: raise the limit (ulimit -n) or "
                "lower connections.max_per_endpoint";
+    case error::client_refused:
+        return "the token endpoint refused the client (HTTP 401 or 403 without an OAuth error; the status is in "
+               "diagnostics.http_status()): check the client id, the client secret, the client authentication "
+               "method (AuthMethod; BasicCredentials=Raw for servers that compare Basic credentials literally) "
+               "and the scope";
     }
     return "unknown tetrapak client error";
 }
@@ -155,7 +164,8 @@ const char* oauth_message(oauth_errc e) noexcept
                "is missing, repeated or invalid";
     case oauth_errc::invalid_client:
         return "the token endpoint rejected the client credentials (invalid_client): check client_id, "
-               "client_secret and the client authentication method";
+               "client_secret and the client authentication method (AuthMethod; BasicCredentials=Raw for "
+               "servers that compare Basic credentials literally)";
     case oauth_errc::invalid_grant:
         return "the token endpoint rejected the grant (invalid_grant): the subject or refresh token "
                "is invalid, expired or was issued to another client";
@@ -163,7 +173,8 @@ const char* oauth_message(oauth_errc e) noexcept
         return "this client is not allowed to use this grant type (unauthorized_client): check the "
                "client's registration";
     case oauth_errc::unsupported_grant_type:
-        return "the authorization server does not support this grant type (unsupported_grant_type)";
+        return "the authorization server does not support this grant type (unsupported_grant_type): check "
+               "GrantType; token exchange needs a server with RFC 8693";
     case oauth_errc::invalid_scope:
         return "a requested scope is invalid, unknown or not allowed for this client (invalid_scope)";
     case oauth_errc::invalid_target:
@@ -175,8 +186,8 @@ const char* oauth_message(oauth_errc e) noexcept
     case oauth_errc::temporarily_unavailable:
         return "the authorization server is temporarily unavailable (temporarily_unavailable)";
     case oauth_errc::other:
-        return "the token endpoint returned an OAuth error this library does not know: see "
-               "diagnostics.error()";
+        return "the token endpoint refused the request with a non-standard OAuth error: the server's own "
+               "error and error_description say why (diagnostics.error(), diagnostics.error_description())";
     }
     return "unknown OAuth error";
 }

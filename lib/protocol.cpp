@@ -63,16 +63,53 @@ std::string form_encode(std::string_view s)
     return boost::urls::encode(s, boost::urls::unreserved_chars, opts);
 }
 
-std::string basic_authorization(std::string_view client_id, std::string_view client_secret)
+namespace {
+std::string basic_of(std::string_view creds)
 {
-    std::string creds = form_encode(client_id);
-    creds += ':';
-    creds += form_encode(client_secret);
     std::string out(4 * ((creds.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                             reinterpret_cast<const unsigned char*>(creds.data()), static_cast<int>(creds.size()));
     out.resize(static_cast<std::size_t>(n));
     return "Basic " + out;
+}
+} // namespace
+
+std::string basic_authorization(std::string_view client_id, std::string_view client_secret)
+{
+    std::string creds = form_encode(client_id);
+    creds += ':';
+    creds += form_encode(client_secret);
+    return basic_of(creds);
+}
+
+std::string raw_basic_authorization(std::string_view client_id, std::string_view client_secret)
+{
+    std::string creds(client_id);
+    creds += ':';
+    creds += client_secret;
+    return basic_of(creds);
+}
+
+bool basic_forms_differ(std::string_view client_id, std::string_view client_secret) noexcept
+{
+    // form_encode keeps exactly the unreserved characters (no allocation here: called per fetch).
+    auto changes = [](std::string_view s) {
+        for (char c : s)
+            if (!boost::urls::unreserved_chars(c))
+                return true;
+        return false;
+    };
+    return changes(client_id) || changes(client_secret);
+}
+
+bool raw_basic_form(const auth_config& cfg, const grant_inputs& in) noexcept
+{
+    switch (cfg.basic_credentials) {
+    case basic_credentials_encoding::rfc6749: return false;
+    case basic_credentials_encoding::raw: return true;
+    case basic_credentials_encoding::automatic: return in.raw_basic_credentials;
+    }
+    return false;
 }
 
 boost::system::result<endpoint> parse_endpoint(std::string_view url, bool allow_insecure_http_on_loopback,
@@ -221,7 +258,9 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
         req.fields.push_back({"User-Agent", cfg.user_agent});
     switch (cfg.auth_method) {
     case client_auth_method::client_secret_basic:
-        req.fields.push_back({"Authorization", basic_authorization(cfg.client_id, cfg.client_secret.reveal())});
+        req.fields.push_back({"Authorization", raw_basic_form(cfg, in)
+                                                   ? raw_basic_authorization(cfg.client_id, cfg.client_secret.reveal())
+                                                   : basic_authorization(cfg.client_id, cfg.client_secret.reveal())});
         break;
     case client_auth_method::client_secret_post:
         append_param(req.body, "client_id", cfg.client_id);

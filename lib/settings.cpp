@@ -85,21 +85,25 @@ std::string_view default_authority(runtime_environment e) noexcept
     return "https://api.tetrapak.com";
 }
 
+namespace {
+/// `s` equals `folded` ignoring case, '_' and '-': "TokenExchange", "token_exchange", "TOKEN-EXCHANGE".
+bool folded_equals(std::string_view s, std::string_view folded) noexcept
+{
+    std::size_t j = 0;
+    for (char c : trim(s)) {
+        if (c == '_' || c == '-')
+            continue;
+        if (j == folded.size() || detail::ascii_lower(c) != folded[j])
+            return false;
+        ++j;
+    }
+    return j == folded.size();
+}
+} // namespace
+
 std::optional<grant_type> parse_grant_type(std::string_view s) noexcept
 {
-    // Compare ignoring case, '_' and '-': "TokenExchange", "token_exchange", "TOKEN-EXCHANGE".
-    s = trim(s);
-    auto is = [s](std::string_view folded) {
-        std::size_t j = 0;
-        for (char c : s) {
-            if (c == '_' || c == '-')
-                continue;
-            if (j == folded.size() || detail::ascii_lower(c) != folded[j])
-                return false;
-            ++j;
-        }
-        return j == folded.size();
-    };
+    auto is = [s](std::string_view folded) { return folded_equals(s, folded); };
     if (is("none"))
         return grant_type::none;
     if (is("tokenexchange"))
@@ -110,6 +114,18 @@ std::optional<grant_type> parse_grant_type(std::string_view s) noexcept
         return grant_type::automatic;
     if (is("inherited"))
         return grant_type::inherited;
+    return std::nullopt;
+}
+
+std::optional<basic_credentials_encoding> parse_basic_credentials_encoding(std::string_view s) noexcept
+{
+    auto is = [s](std::string_view folded) { return folded_equals(s, folded); };
+    if (is("rfc6749"))
+        return basic_credentials_encoding::rfc6749;
+    if (is("raw"))
+        return basic_credentials_encoding::raw;
+    if (is("auto") || is("automatic"))
+        return basic_credentials_encoding::automatic;
     return std::nullopt;
 }
 
@@ -197,6 +213,8 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
         cfg.scope = **v;
     if (auto v = first(&auth_settings::auth_method))
         cfg.auth_method = **v;
+    if (auto v = first(&auth_settings::basic_credentials))
+        cfg.basic_credentials = **v;
     if (auto v = first(&auth_settings::audience))
         cfg.audience = **v;
     if (auto v = first(&auth_settings::resource))

@@ -283,6 +283,16 @@ private:
             }
             return true;
         }
+        if (iequals(k, "BasicCredentials")) {
+            const std::string path = prefix + ":BasicCredentials";
+            if (auto s = string_of(v, path, ec)) {
+                if (auto e = parse_basic_credentials_encoding(*s))
+                    a.basic_credentials = *e;
+                else if (!trim(*s).empty())
+                    ec = fail(error::config_invalid_value, path);
+            }
+            return true;
+        }
         if (iequals(k, "Audience"))
             return plain_string(a.audience, v, prefix + ":Audience", ec);
         if (iequals(k, "Resource"))

@@ -210,6 +210,8 @@ boost::system::result<actor_token> parse_token_response(const http_response_view
             return error::too_many_requests;
         if (response.status >= 500 && response.status < 600)
             return error::server_unavailable;
+        if (response.status == 401 || response.status == 403)
+            return error::client_refused; // servers that answer every client failure so, without a body
         return error::unexpected_http_status;
     }
     if (!obj)

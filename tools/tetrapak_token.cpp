@@ -49,6 +49,8 @@ Where the configuration comes from (flags override the file):
                            client_secret_jwt | private_key_jwt | tls_client_auth
   --key FILE               PEM private key for private_key_jwt
   --key-id KID             the key's id, sent as the assertion's "kid" (some servers pick the key by it)
+  --basic-credentials FORM rfc6749 | raw | auto (default): how client_secret_basic encodes id and
+                           secret; auto tries raw once when the server refuses the RFC form
   --cert FILE, --cert-key FILE
                            client certificate and key for tls_client_auth
   --cacert FILE            trust the CAs in FILE (default: the system's)
@@ -106,7 +108,8 @@ int classify(const boost::system::error_code& ec)
         case error::malformed_response:
         case error::missing_access_token:
         case error::invalid_expires_in:
-        case error::unsupported_token_type: return exit_refused;
+        case error::unsupported_token_type:
+        case error::client_refused: return exit_refused;
         case error::connect_timeout:
         case error::handshake_timeout:
         case error::request_timeout:
@@ -141,7 +144,7 @@ int run(int argc, char** argv)
     };
 
     std::string config_file, service, endpoint, issuer, token_url, client_id, secret_file, audience, resource;
-    std::string subject, grant, method, key_file, key_id, cert, cert_key, cacert, proxy, no_proxy;
+    std::string subject, grant, method, key_file, key_id, cert, cert_key, cacert, proxy, no_proxy, basic_form;
     std::vector<std::string> scopes;
     bool json = false, verbose = false;
     int timeout_s = 0;
@@ -165,6 +168,7 @@ int run(int argc, char** argv)
         else if (a == "--auth-method") method = value(i);
         else if (a == "--key") key_file = value(i);
         else if (a == "--key-id") key_id = value(i);
+        else if (a == "--basic-credentials") basic_form = value(i);
         else if (a == "--proxy") proxy = value(i);
         else if (a == "--noproxy") no_proxy = value(i);
         else if (a == "--cert") cert = value(i);
@@ -226,6 +230,12 @@ int run(int argc, char** argv)
     if (!cert.empty()) {
         cfg.tls.client_certificate_file = cert;
         cfg.tls.client_key_file = cert_key;
+    }
+    if (!basic_form.empty()) {
+        auto form = parse_basic_credentials_encoding(basic_form);
+        if (!form)
+            throw usage_error{"unknown --basic-credentials " + basic_form + " (rfc6749, raw or auto)"};
+        cfg.basic_credentials = *form;
     }
     if (!proxy.empty())
         cfg.proxy.url = proxy;

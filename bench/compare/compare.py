@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Side-by-side token benchmarks of tetrapak-asio and the clients people use
-today (benchmarks 1, 2 and 6 of bench/README.md). Python 3 standard library only.
+today (benchmarks 1, 2, 6, 7 and 8 of bench/README.md). Python 3 standard library only.
 
-  compare.py --build-dir DIR [--smoke] [--rounds R] [--only 1,2,6] [--out DIR] ...
+  compare.py --build-dir DIR [--smoke] [--rounds R] [--only 1,2,6,7,8] [--out DIR] ...
 
 Starts its own servers on 127.0.0.1 (certificates made now by
 test/server/gen-certs.sh):
@@ -14,6 +14,10 @@ test/server/gen-certs.sh):
 2  fresh connection per fetch (tetrapak-fresh, tetrapak-fresh-noresume, curl-fresh,
    curl-fresh-share), against both servers
 6  example/beast_microservice under wrk: GET /orders (cached token) vs GET /orders-noauth
+7  proxy overhead: tetrapak direct vs through tinyproxy (CONNECT tunnel), kept alive
+   and fresh, with libcurl through the same proxy as the peer, against both servers
+8  a burst of 3,000 token exchanges for distinct audiences under RLIMIT_NOFILE 1024,
+   without a connection bound and with the default bound of 32, against oidc
 
 Every contender is a separate process that warms up, then times N fetches and
 prints one JSON line (wall time, CPU user+sys from its own getrusage, tokens
@@ -28,10 +32,12 @@ tokens, that connection counts are what the mode promises, and that wrk saw no
 error. Exit status 0 when every check passed.
 """
 import argparse
+import base64
 import ctypes
 import json
 import os
 import random
+import resource
 import re
 import shutil
 import signal
@@ -43,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,6 +203,41 @@ class NginxServer:
             self.proc.kill()
 
 
+class TinyProxy:
+    """tinyproxy on loopback, for benchmark 7 (its CPU is not counted as the client's)."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "tinyproxy")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.log_path = os.path.join(self.dir, "proxy.log")
+        conf = os.path.join(self.dir, "tinyproxy.conf")
+        with open(conf, "w") as f:
+            f.write("Port %d\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 120\nMaxClients 64\nLogFile \"%s\"\n"
+                    "LogLevel Warning\nPidFile \"%s\"\nDisableViaHeader Yes\n"
+                    % (self.port, self.log_path, os.path.join(self.dir, "pid")))
+        self.proc = subprocess.Popen([shutil.which("tinyproxy") or "/usr/bin/tinyproxy", "-d", "-c", conf],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("tinyproxy did not start")
+                time.sleep(0.05)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 # --------------------------------------------------------------------------- contenders
 
 class Contender:
@@ -235,6 +277,31 @@ def contenders(build):
         Contender("curl-fresh-share", "libcurl, a new easy handle per request, CURLSH sharing TLS sessions",
                   curl("fresh-share"), True),
     ]
+    return keep, fresh
+
+
+def proxy_contenders(build, proxy):
+    """Benchmark 7: tetrapak-asio direct and through `proxy`, kept alive and fresh."""
+    tp = os.path.join(build, "bench", "compare", "tetrapak_compare_loop")
+
+    def tetrapak(*flags):
+        return lambda srv: [tp, "--url", srv.url, "--ca", srv.ca, "--id", CLIENT_ID, "--secret", CLIENT_SECRET, *flags]
+
+    cu = os.path.join(build, "bench", "compare", "curl_compare_loop")
+
+    def curl(*flags):
+        return lambda srv: [cu, "--url", srv.url, "--ca", srv.ca, "--id", CLIENT_ID, "--secret", CLIENT_SECRET, *flags]
+
+    keep = [Contender("tetrapak", "tetrapak-asio, keep-alive, direct", tetrapak(), False),
+            Contender("tetrapak-proxy", "tetrapak-asio, keep-alive, through tinyproxy (one CONNECT tunnel)",
+                      tetrapak("--proxy", proxy.url), False),
+            Contender("curl-reuse-proxy", "libcurl, one handle, through tinyproxy", curl("--mode", "reuse",
+                                                                                      "--proxy", proxy.url), False)]
+    fresh = [Contender("tetrapak-fresh", "tetrapak-asio, a new connection each, direct", tetrapak("--fresh"), True),
+             Contender("tetrapak-fresh-proxy", "tetrapak-asio, a new connection each, a CONNECT tunnel each",
+                       tetrapak("--fresh", "--proxy", proxy.url), True),
+             Contender("curl-fresh-share-proxy", "libcurl, a new handle each (sessions shared), a tunnel each",
+                       curl("--mode", "fresh-share", "--proxy", proxy.url), True)]
     return keep, fresh
 
 
@@ -351,6 +418,54 @@ def summarize(title, cs, servers, results, rounds, n_by_server, baseline):
                                 "median_ratio_tps": rt_m, "median_ratio_cpu": rc_m, "runs": rs})
     out["markdown"] = "\n".join(lines)
     return out
+
+
+# --------------------------------------------------------------------------- benchmark 8
+
+def user_token(oidc, username):
+    """A caller's JWT from the test server's user-token grant (the subject to exchange)."""
+    body = urllib.parse.urlencode({"grant_type": "urn:tetrapak:test:user-token", "username": username,
+                                   "user_type": "User", "ttl": "3600"}).encode()
+    req = urllib.request.Request(oidc.url, data=body, method="POST")
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"user-issuer:user-issuer-secret").decode())
+    with urllib.request.urlopen(req, context=oidc.tls, timeout=10) as r:
+        return json.load(r)["access_token"]
+
+
+def bench8(args, oidc, callers, nofile):
+    """A burst of `callers` token exchanges for distinct audiences under RLIMIT_NOFILE `nofile`,
+    without a connection bound and with the default one."""
+    loop = os.path.join(args.build_dir, "bench", "compare", "tetrapak_burst_loop")
+    subject = user_token(oidc, "burst-user")
+    lines = ["### Benchmark 8: a burst of %d token exchanges for distinct audiences, one service, "
+             "RLIMIT_NOFILE %d, against oidc-provider" % (callers, nofile), "",
+             "| connections.max_per_endpoint | tokens | failures | last token after | connections opened "
+             "(client) | most open at once (server) | waits for a connection |", "|---|---|---|---|---|---|---|"]
+    rows = []
+    for bound in (0, 32):
+        def limit():
+            die_with_parent()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        urllib.request.urlopen(urllib.request.Request(oidc.issuer + "/test/reset", method="POST"),
+                               context=oidc.tls, timeout=10).close()
+        p = subprocess.run([loop, "--url", oidc.url, "--ca", oidc.ca, "--id", CLIENT_ID, "--secret", CLIENT_SECRET,
+                            "--subject", subject, "--n", str(callers), "--bound", str(bound)],
+                           capture_output=True, text=True, timeout=600, preexec_fn=limit, env=child_env(oidc.ca))
+        most = oidc.stats()["max_open_connections"]
+        try:
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            fail("burst_loop --bound %d: exit %d, %s %s" % (bound, p.returncode, p.stdout[-500:], p.stderr[-500:]))
+            continue
+        failed = sum(r["failures"].values())
+        if bound and (failed or most > bound + 1):
+            fail("burst with bound %d: %d failures, the server saw %d connections at once" % (bound, failed, most))
+        lines.append("| %s | %d | %d%s | %.2f s | %d | %d | %d |" % (
+            bound or "none", r["ok"], failed, (" (%s)" % "; ".join(r["failures"])) if failed else "",
+            r["last_s"], r["connections_opened"], most, r["connection_waits"]))
+        r["server_max_open"] = most
+        rows.append(r)
+    return {"title": "Benchmark 8: burst", "rows": rows, "markdown": "\n".join(lines)}
 
 
 # --------------------------------------------------------------------------- benchmark 6
@@ -523,7 +638,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", required=True, help="CMake build dir with the loops and the examples")
     ap.add_argument("--smoke", action="store_true", help="seconds, not minutes: checks, not figures")
-    ap.add_argument("--only", default="1,2,6", help="which benchmarks (1, 2, 6)")
+    ap.add_argument("--only", default="1,2,6,7,8", help="which benchmarks (1, 2, 6, 7, 8)")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--n-keepalive", type=int, help="timed fetches per run, benchmark 1, against oidc-provider")
     ap.add_argument("--n-fresh", type=int, help="timed fetches per run, benchmark 2, against oidc-provider")
@@ -571,6 +686,21 @@ def main():
                 "Benchmark 2: sequential fetches, a new connection each (%d fetches per run against oidc, "
                 "%d against nginx, %d rounds)" % (n["oidc"], n["nginx"], args.rounds),
                 fresh, servers, args.rounds, n, "curl-fresh-share", True))
+        if "7" in only:
+            proxy = TinyProxy(work)
+            pkeep, pfresh = proxy_contenders(args.build_dir, proxy)
+            n = {"oidc": args.n_keepalive, "nginx": args.n_keepalive * args.nginx_scale}
+            report["benchmarks"].append(run_bench(
+                "Benchmark 7a: proxy overhead, keep-alive (%d fetches per run against oidc, %d against nginx, "
+                "%d rounds)" % (n["oidc"], n["nginx"], args.rounds), pkeep, servers, args.rounds, n, "tetrapak", True))
+            n = {"oidc": args.n_fresh, "nginx": args.n_fresh * max(args.nginx_scale // 2, 1)}
+            report["benchmarks"].append(run_bench(
+                "Benchmark 7b: proxy overhead, a new connection each (%d fetches per run against oidc, %d against "
+                "nginx, %d rounds)" % (n["oidc"], n["nginx"], args.rounds), pfresh, servers, args.rounds, n,
+                "tetrapak-fresh", True))
+            proxy.stop()
+        if "8" in only:
+            report["benchmarks"].append(bench8(args, oidc, 300 if args.smoke else 3000, 1024))
         if "6" in only:
             b6 = bench6(args, work, certs, oidc)
             if b6:

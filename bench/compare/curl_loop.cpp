@@ -3,12 +3,14 @@
 // thread, parsed like a token client parses them.
 //
 //   curl_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W]
-//             --mode reuse|fresh|fresh-share
+//             --mode reuse|fresh|fresh-share [--proxy URL]
 //
 // reuse        one easy handle for every request: its connection is kept alive
 // fresh        a new easy handle per request: a new connection and a full TLS handshake
 // fresh-share  a new easy handle per request, TLS sessions shared through a CURLSH
 //              (CURL_LOCK_DATA_SSL_SESSION): a new connection, a resumed handshake
+// --proxy URL  through this HTTP proxy (CURLOPT_PROXY; without it, no proxy
+//              whatever the environment says)
 //
 // Each request: POST grant_type=client_credentials, HTTP Basic client
 // authentication, certificate and host verification against --ca only, HTTP/1.1.
@@ -39,7 +41,7 @@ namespace {
 double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
 
 struct options {
-    std::string url, ca, id, secret, mode = "reuse";
+    std::string url, ca, id, secret, mode = "reuse", proxy;
     long n = 100, warmup = 20;
 };
 
@@ -118,6 +120,7 @@ private:
     {
         CURL* h = curl_easy_init();
         curl_easy_setopt(h, CURLOPT_URL, o_.url.c_str());
+        curl_easy_setopt(h, CURLOPT_PROXY, o_.proxy.c_str());
         curl_easy_setopt(h, CURLOPT_CAINFO, o_.ca.c_str());
         curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -162,6 +165,7 @@ int main(int argc, char** argv)
         else if (a == "--n") o.n = std::atol(v.c_str());
         else if (a == "--warmup") o.warmup = std::atol(v.c_str());
         else if (a == "--mode") o.mode = v;
+        else if (a == "--proxy") o.proxy = v;
         else {
             std::cerr << "curl_loop: unknown argument " << a << '\n';
             return 2;
@@ -169,7 +173,7 @@ int main(int argc, char** argv)
     }
     if (o.url.empty() || o.ca.empty() || o.id.empty() || o.n <= 0 ||
         (o.mode != "reuse" && o.mode != "fresh" && o.mode != "fresh-share")) {
-        std::cerr << "usage: curl_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W] --mode reuse|fresh|fresh-share\n";
+        std::cerr << "usage: curl_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W] --mode reuse|fresh|fresh-share [--proxy URL]\n";
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

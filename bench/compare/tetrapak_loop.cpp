@@ -3,10 +3,11 @@
 // request (force_authorization), on one thread.
 //
 //   tetrapak_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W]
-//                 [--fresh] [--no-resume]
+//                 [--fresh] [--no-resume] [--proxy URL]
 //
 // --fresh      a new connection per request (connections.max_idle_per_endpoint = 0)
 // --no-resume  no TLS session resumption (connections.tls_session_resumption = false)
+// --proxy URL  through this HTTP proxy (proxy.url; a CONNECT tunnel per connection)
 //
 // After W warm-up fetches, times N fetches (wall clock and getrusage(RUSAGE_SELF))
 // and prints one JSON line: client, n, ok, wall_s, user_s, sys_s and the
@@ -57,7 +58,7 @@ asio::awaitable<void> fetch_loop(tetrapak::authorization_service& auth, long n, 
 
 int main(int argc, char** argv)
 {
-    std::string url, ca, id, secret;
+    std::string url, ca, id, secret, proxy;
     long n = 100, warmup = 20;
     bool fresh = false, resume = true;
     for (int i = 1; i < argc; ++i) {
@@ -77,13 +78,14 @@ int main(int argc, char** argv)
         else if (a == "--warmup") warmup = std::atol(next().c_str());
         else if (a == "--fresh") fresh = true;
         else if (a == "--no-resume") resume = false;
+        else if (a == "--proxy") proxy = next();
         else {
             std::cerr << "tetrapak_loop: unknown argument " << a << '\n';
             return 2;
         }
     }
     if (url.empty() || ca.empty() || id.empty() || n <= 0) {
-        std::cerr << "usage: tetrapak_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W] [--fresh] [--no-resume]\n";
+        std::cerr << "usage: tetrapak_loop --url URL --ca FILE --id ID --secret S --n N [--warmup W] [--fresh] [--no-resume] [--proxy URL]\n";
         return 2;
     }
 
@@ -97,6 +99,7 @@ int main(int argc, char** argv)
     cfg.retry.max_attempts = 1; // a failure shows as one, never hidden by a retry
     cfg.connections.max_idle_per_endpoint = fresh ? 0 : 4;
     cfg.connections.tls_session_resumption = resume;
+    cfg.proxy.url = proxy.empty() ? "none" : proxy;
 
     asio::io_context ctx(1);
     tetrapak::authorization_service auth(ctx.get_executor(), cfg);

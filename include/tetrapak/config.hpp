@@ -27,17 +27,42 @@ enum class grant_type {
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705).
 enum class client_auth_method {
-    client_secret_basic, ///< HTTP Basic with form-encoded id and secret (RFC 6749 §2.3.1)
+    client_secret_basic, ///< HTTP Basic (RFC 6749 §2.3.1; its form: auth_config::basic_credentials)
     client_secret_post,  ///< client_id and client_secret in the form body
     client_secret_jwt,   ///< RFC 7523 assertion signed with HS256 and the client secret
     private_key_jwt,     ///< RFC 7523 assertion signed with auth_config::client_key (ES256 / RS256)
     tls_client_auth,     ///< RFC 8705 mutual TLS: tls.client_certificate_file / tls.client_key_file
 };
 
+/// How client_secret_basic puts the client id and secret into the HTTP Basic
+/// `Authorization` header (setting `BasicCredentials`).
+///
+/// RFC 6749 §2.3.1 form-encodes id and secret before base64; some servers
+/// compare the decoded header literally and refuse that form when the id or
+/// secret holds a character form-encoding changes (anything but letters,
+/// digits and `-._~`, e.g. `:/+ &%`). The two forms are the same bytes for
+/// every other id and secret.
+enum class basic_credentials_encoding {
+    /// base64(form_encode(id) ":" form_encode(secret)): RFC 6749 §2.3.1, always.
+    rfc6749,
+    /// base64(id ":" secret), the literal RFC 7617 form, always.
+    raw,
+    /// The RFC 6749 form; when the server refuses the client (invalid_client,
+    /// or HTTP 401/403 without an OAuth error: error::client_refused) and the
+    /// raw form differs, the same fetch tries the raw form once. The form that
+    /// worked is remembered per token endpoint URL and client id (for the
+    /// service's lifetime) and sent first by later fetches and renewals; a
+    /// refusal of the remembered form tries the other one once in turn. Never
+    /// more than one extra request per fetch, never for other failures.
+    automatic,
+};
+
 std::string_view to_string(grant_type g) noexcept;
 std::string_view to_string(client_auth_method m) noexcept;
+std::string_view to_string(basic_credentials_encoding e) noexcept;
 std::ostream& operator<<(std::ostream& os, grant_type g);
 std::ostream& operator<<(std::ostream& os, client_auth_method m);
+std::ostream& operator<<(std::ostream& os, basic_credentials_encoding e);
 
 /// A string that is never printed: `operator<<` writes "<redacted>".
 class secret {
@@ -154,6 +179,8 @@ struct auth_config {
     /// OIDC / RFC 8414 metadata URL, used when `token_endpoint` is empty.
     std::string discovery_document_url;
     client_auth_method auth_method = client_auth_method::client_secret_basic;
+    /// The form of client_secret_basic's credentials (see basic_credentials_encoding).
+    basic_credentials_encoding basic_credentials = basic_credentials_encoding::automatic;
     /// Choose the method from discovery's token_endpoint_auth_methods_supported
     /// (see choose_auth_method) instead of `auth_method`.
     bool auth_method_from_discovery = false;

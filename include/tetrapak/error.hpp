@@ -55,7 +55,7 @@ enum class error {
     redirect_not_followed,      ///< the token endpoint answered 3xx; redirects are never followed
     too_many_requests,          ///< HTTP 429 (see diagnostics::retry_after)
     server_unavailable,         ///< HTTP 5xx without an OAuth error body
-    unexpected_http_status,     ///< another non-2xx status without an OAuth error body
+    unexpected_http_status,     ///< another non-2xx status without an OAuth error body (401/403: client_refused)
     // token response
     malformed_response,         ///< the body is not the JSON object RFC 6749 §5.1 describes
     missing_access_token,       ///< a 2xx answer without a non-empty access_token
@@ -71,6 +71,8 @@ enum class error {
     proxy_bad_response,         ///< the proxy's answer to CONNECT is not HTTP/1.x
     connection_wait_timeout,    ///< every allowed connection to the endpoint stayed busy for timeouts.connection_wait
     too_many_open_files,        ///< the process ran out of file descriptors (EMFILE/ENFILE); retried like a transport failure
+    // interoperability (appended)
+    client_refused,             ///< HTTP 401 or 403 from the token endpoint without an OAuth error (status in diagnostics); never retried
 };
 
 /// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).

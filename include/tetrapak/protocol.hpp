@@ -64,6 +64,9 @@ struct grant_inputs {
     /// parse_endpoint with its allow_insecure_http_on_loopback (it is not
     /// parsed again); when null, build_token_request parses it.
     const endpoint* token_endpoint = nullptr;
+    /// client_secret_basic with basic_credentials_encoding::automatic: send
+    /// the raw form this time (the driver's choice: see raw_basic_form).
+    bool raw_basic_credentials = false;
 };
 
 /// True when `t` is a JWT whose `userType` claim is "system" (case-insensitive):
@@ -94,6 +97,19 @@ std::string form_encode(std::string_view s);
 /// The `Authorization` value for client_secret_basic: "Basic " +
 /// base64(form_encode(id) ":" form_encode(secret)) (RFC 6749 §2.3.1).
 std::string basic_authorization(std::string_view client_id, std::string_view client_secret);
+
+/// The raw (RFC 7617) form: "Basic " + base64(id ":" secret), for servers that
+/// compare the decoded credentials literally (basic_credentials_encoding::raw).
+std::string raw_basic_authorization(std::string_view client_id, std::string_view client_secret);
+
+/// True when the two forms differ: form-encoding changes the id or the secret
+/// (a character other than letters, digits and `-._~`).
+bool basic_forms_differ(std::string_view client_id, std::string_view client_secret) noexcept;
+
+/// Whether build_token_request sends the raw Basic form for `cfg` and `in`:
+/// `cfg.basic_credentials` rfc6749 -> no, raw -> yes, automatic ->
+/// `in.raw_basic_credentials`.
+bool raw_basic_form(const auth_config& cfg, const grant_inputs& in) noexcept;
 
 /// The parts of an HTTP response the parser reads.
 struct http_response_view {

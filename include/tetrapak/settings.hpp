@@ -35,6 +35,8 @@ std::string_view default_authority(runtime_environment e) noexcept;
 /// Case-insensitive: None, TokenExchange, ClientCredentials, Automatic, Inherited
 /// (also the snake_case names of grant_type).
 std::optional<grant_type> parse_grant_type(std::string_view s) noexcept;
+/// Case-insensitive, '_' and '-' ignored: Rfc6749, Raw, Auto (also Automatic).
+std::optional<basic_credentials_encoding> parse_basic_credentials_encoding(std::string_view s) noexcept;
 
 /// What may be set at each level. Unset (nullopt) inherits from the level above;
 /// `grant == grant_type::inherited` also inherits.
@@ -44,6 +46,7 @@ struct auth_settings {
     std::optional<secret> client_secret;
     std::optional<std::vector<std::string>> scope;
     std::optional<client_auth_method> auth_method;
+    std::optional<basic_credentials_encoding> basic_credentials; ///< "BasicCredentials": Rfc6749, Raw or Auto
     std::optional<std::string> audience;
     std::optional<std::string> resource;
 };
@@ -110,8 +113,9 @@ struct tetrapak_settings {
 /// auth keys are settings, "Endpoints" is an object of endpoints, and any other
 /// key with a string value is an endpoint path (the SDK's shorthand); an
 /// endpoint object has "Path" plus auth keys. "Scope" is a space-separated
-/// string or an array of strings. "AuthMethod" (client_secret_basic, ...) is
-/// accepted at every level. Unknown keys elsewhere are ignored.
+/// string or an array of strings. "AuthMethod" (client_secret_basic, ...) and
+/// "BasicCredentials" (Rfc6749, Raw, Auto) are accepted at every level.
+/// Unknown keys elsewhere are ignored.
 /// Errors name the key path, e.g. "TetraPak:Services:Orders:GrantType".
 boost::system::result<tetrapak_settings> load_settings(const boost::json::value& document, diagnostics& diag);
 

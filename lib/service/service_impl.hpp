@@ -5,6 +5,7 @@
 // The state behind an authorization_service, shared by its operations (each
 // keeps it alive until it completes).
 
+#include "basic_form_memo.hpp"
 #include "discovery.hpp"
 #include "endpoint_memo.hpp"
 #include "token_store.hpp"
@@ -40,6 +41,7 @@ struct service_impl {
     token_store tokens;
     discovery_cache discovery;
     endpoint_memo token_endpoint;
+    basic_form_memo basic_forms; ///< the client_secret_basic form each endpoint and client accepted
 
     void report(metric m, boost::system::error_code ec = {}, std::chrono::steady_clock::duration elapsed = {})
     {

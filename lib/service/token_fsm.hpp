@@ -3,8 +3,8 @@
 #define TETRAPAK_LIB_SERVICE_TOKEN_FSM_HPP
 
 // The sequencing of one token fetch, without I/O: discovery -> send (build,
-// exchange, parse) -> [refresh-token fallback | backoff wait -> send ...] ->
-// succeed or fail. The driver (token_job) feeds it what happened and performs
+// exchange, parse) -> [refresh-token fallback | other Basic credentials form |
+// backoff wait -> send ...] -> succeed or fail. The driver (token_job) feeds it what happened and performs
 // the action it returns; cancellation is one flag on every event, so no step
 // of the driver checks for it on its own. Tested from tables in
 // test/unit/token_fsm.cpp.
@@ -18,6 +18,25 @@
 #include <optional>
 
 namespace tetrapak::detail {
+
+/// The client_secret_basic forms of a fetch (basic_credentials_encoding::automatic).
+struct basic_forms {
+    /// The raw form differs from the RFC 6749 one, so a refusal of the client
+    /// is answered once with the other form.
+    bool alternative = false;
+    /// Send the raw form first (it is the one remembered for the token
+    /// endpoint and client id). Read only with `alternative`.
+    bool raw_first = false;
+};
+
+/// True when a fetch with `cfg` (resolved: after discovery) has the other
+/// Basic form to fall back on: client_secret_basic, encoding automatic, and
+/// the raw form differs from the RFC 6749 one.
+bool basic_alternative(const auth_config& cfg) noexcept;
+
+/// The server refused the client: invalid_client (at any status), or HTTP
+/// 401/403 without an OAuth error (error::client_refused).
+bool is_client_refusal(boost::system::error_code ec) noexcept;
 
 /// What happened (fed to token_fsm::resume).
 struct token_event {
@@ -38,6 +57,9 @@ struct token_event {
     const diagnostics* diag; ///< answered: what the server said (may be null)
     bool cancelled = false;            ///< the job was told to stop before this resume
     double random01;                   ///< answered: the jitter sample for a backoff
+    /// start (without discovery) and discovered: the Basic forms for the
+    /// configuration the requests are built from.
+    basic_forms basic{};
 };
 
 /// What the driver does next.
@@ -54,6 +76,14 @@ struct token_action {
     kind what;
     bool use_refresh_token = false;  ///< send: with the refresh token (RFC 6749 §6)
     bool drop_refresh_token = false; ///< send: the refresh token was refused: forget it in the cache first
+    /// send: client_secret_basic in the raw form (grant_inputs::raw_basic_credentials);
+    /// succeed: the form that worked.
+    bool raw_basic = false;
+    /// succeed: remember `raw_basic` for the token endpoint and client id.
+    bool remember_basic = false;
+    /// fail: report these diagnostics instead of the last step's (both Basic
+    /// forms refused: the first refusal's). Points into the token_fsm.
+    const diagnostics* diag = nullptr;
     std::chrono::milliseconds delay{}; ///< wait
     boost::system::error_code ec;      ///< fail: the error; wait: the failure being retried
     /// fail: the server's Retry-After, to be honoured for this key (never for a cancellation).
@@ -72,7 +102,8 @@ public:
     token_action resume(const token_event& ev);
 
     /// Attempts made with the original grant or a refresh token (the refresh
-    /// token's refusal does not count).
+    /// token's refusal and the refusal answered with the other Basic form do
+    /// not count).
     int attempts() const noexcept { return attempts_; }
     bool done() const noexcept { return state_ == state::done; }
     /// The server refused the refresh token (so it is not kept for the new token).
@@ -84,6 +115,9 @@ private:
     token_action send();
     token_action fail(boost::system::error_code ec, const diagnostics* diag);
     token_action on_answer(const token_event& ev);
+    void choose_basic(const basic_forms& b) noexcept;
+    token_action switch_basic_form(const token_event& ev);
+    token_action fail_refused_twice();
 
     retry_settings retry_;
     bool needs_discovery_;
@@ -91,6 +125,12 @@ private:
     bool refresh_rejected_ = false;
     int attempts_ = 0;
     state state_ = state::initial;
+    basic_forms basic_;
+    bool raw_basic_ = false;     ///< the form the next send uses
+    bool basic_switched_ = false; ///< the other form was tried (once per fetch)
+    /// The first refusal, reported when the other form is refused too.
+    boost::system::error_code refusal_ec_;
+    diagnostics refusal_diag_;
 };
 
 } // namespace tetrapak::detail

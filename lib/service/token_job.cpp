@@ -18,6 +18,15 @@ bool needs_discovery(const auth_config& cfg)
 {
     return cfg.token_endpoint.empty() && !cfg.discovery_document_url.empty();
 }
+
+/// The Basic forms of a fetch built from `cfg` (the resolved configuration).
+basic_forms basic_forms_of(const auth_config& cfg, const basic_form_memo& memo)
+{
+    basic_forms b;
+    b.alternative = basic_alternative(cfg);
+    b.raw_first = b.alternative && memo.raw_works(cfg.token_endpoint, cfg.client_id);
+    return b;
+}
 } // namespace
 
 token_job::token_job(std::shared_ptr<service_impl> svc, fetch_request req)
@@ -39,9 +48,12 @@ void token_job::start()
 {
     asio::dispatch(strand_, [self = self()] {
         self->began_ = std::chrono::steady_clock::now();
-        if (!needs_discovery(*self->req_.cfg))
+        token_event ev{token_event::kind::start};
+        if (!needs_discovery(*self->req_.cfg)) {
             self->resolved_ = self->req_.cfg;
-        self->run(token_event{token_event::kind::start});
+            ev.basic = basic_forms_of(*self->resolved_, self->svc_->basic_forms);
+        }
+        self->run(ev);
     });
 }
 
@@ -62,7 +74,7 @@ std::optional<token_event> token_job::perform(const token_action& a)
     case token_action::kind::discover: discover(); break;
     case token_action::kind::send: return send(a);
     case token_action::kind::wait: wait(a); break;
-    case token_action::kind::succeed: store_and_finish(); break;
+    case token_action::kind::succeed: store_and_finish(a); break;
     case token_action::kind::fail: fail_and_finish(a); break;
     }
     return std::nullopt;
@@ -96,7 +108,10 @@ void token_job::discovered(error_code ec, server_metadata md)
         }
         resolved_ = std::move(resolved);
     }
-    run(token_event{token_event::kind::discovered, ec, &diag_});
+    token_event ev{token_event::kind::discovered, ec, &diag_};
+    if (!ec)
+        ev.basic = basic_forms_of(*resolved_, svc_->basic_forms);
+    run(ev);
 }
 
 /// One attempt: a new request each time (a fresh client assertion).
@@ -110,6 +125,7 @@ std::optional<token_event> token_job::send(const token_action& a)
     in.subject = &req_.subject;
     if (a.use_refresh_token)
         in.refresh_token = req_.refresh_token;
+    in.raw_basic_credentials = a.raw_basic;
     const auto ep = svc_->token_endpoint.get(*resolved_);
     in.token_endpoint = ep.get();
     auto req = build_token_request(*resolved_, in, diag_);
@@ -152,8 +168,10 @@ void token_job::wait(const token_action& a)
     timer_.async_wait(on_strand([self = self()](error_code) { self->run(token_event{token_event::kind::waited}); }));
 }
 
-void token_job::store_and_finish()
+void token_job::store_and_finish(const token_action& a)
 {
+    if (a.remember_basic)
+        svc_->basic_forms.remember(resolved_->token_endpoint, resolved_->client_id, a.raw_basic);
     const auto now = std::chrono::system_clock::now();
     const auto& cs = req_.cfg->cache;
     std::optional<sys_clock::time_point> subject_exp;
@@ -185,6 +203,8 @@ void token_job::fail_and_finish(const token_action& a)
 {
     const auto now = std::chrono::system_clock::now();
     const bool aborted = a.ec == asio::error::operation_aborted;
+    if (a.diag)
+        diag_ = *a.diag; // the failure reported is not the last step's (both Basic forms refused)
     if (aborted)
         diag_.clear();
     svc_->tokens.with_shard(req_.key, [&](token_store::shard& s) {

@@ -57,7 +57,7 @@ private:
     std::optional<token_event> send(const token_action& a);
     void exchange_done(boost::system::error_code ec) override;
     void wait(const token_action& a);
-    void store_and_finish();
+    void store_and_finish(const token_action& a);
     void fail_and_finish(const token_action& a);
 
     void trace_discovery(bool finished, boost::system::error_code ec = {});

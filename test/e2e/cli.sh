@@ -27,6 +27,8 @@ expect_exit 0 "client credentials, secret from a file" -- "$cli" "${base[@]}" --
 [[ "$out" =~ ^[A-Za-z0-9_-]{20,}$ ]] || fail "not a bare token: $out"
 token=$out
 
+expect_exit 0 "--basic-credentials raw" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --basic-credentials raw
+expect_exit 2 "--basic-credentials bogus" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --basic-credentials bogus
 expect_exit 0 "secret from TETRAPAK_CLIENT_SECRET, --json" -- env TETRAPAK_CLIENT_SECRET=basic-secret "$cli" "${base[@]}" --json
 node -e "const j = JSON.parse(process.argv[1]); if (!j.access_token || j.token_type !== \"Bearer\" || !(j.expires_in > 200)) process.exit(1)" "$out" \
   || fail "--json output: $out"

@@ -2,7 +2,8 @@
 // cancellation (at any step, through awaitable operators and a timer),
 // random force and invalidate, against the real oidc-provider with short
 // token lifetimes so refresh-ahead and expiry happen during the run.
-// Built and run under ThreadSanitizer too (ctest label `tsan`).
+// Two connections at most, so requests also wait for one. Built and run
+// under ThreadSanitizer too (ctest label `tsan`).
 #include "oidc_server.hpp"
 #include "test_config.hpp"
 
@@ -97,6 +98,9 @@ BOOST_AUTO_TEST_CASE(four_threads_random_cancel_force_and_invalidate)
     test::oidc_server server({.ttl = 2});
     auto base = test::basic_client(server);
     base.retry.base_delay = 20ms;
+    // Two connections for 32 workers: waits for a connection, hand-overs of
+    // idle ones and cancelled waits happen under the sanitizers too.
+    base.connections.max_per_endpoint = 2;
 
     std::vector<key_spec> keys;
     keys.push_back({std::make_shared<const auth_config>(base), {}, {}, {}});
@@ -136,6 +140,7 @@ BOOST_AUTO_TEST_CASE(four_threads_random_cancel_force_and_invalidate)
     BOOST_TEST(t.ok.load() > t.started.load() / 2);
     BOOST_TEST(t.cancelled.load() > 0);
     BOOST_TEST(auth.stats()[metric::renewal_succeeded] > 0u);
+    BOOST_TEST(auth.stats()[metric::connection_wait] > 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

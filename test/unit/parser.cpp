@@ -238,7 +238,8 @@ BOOST_AUTO_TEST_CASE(status_without_oauth_body)
     const std::pair<unsigned, error> rows[] = {
         {302, error::redirect_not_followed}, {301, error::redirect_not_followed}, {429, error::too_many_requests},
         {500, error::server_unavailable},    {503, error::server_unavailable},    {404, error::unexpected_http_status},
-        {401, error::unexpected_http_status}, {100, error::unexpected_http_status},
+        {401, error::client_refused},        {403, error::client_refused},        {100, error::unexpected_http_status},
+        {400, error::unexpected_http_status},
     };
     for (auto [status, code] : rows) {
         diagnostics d;

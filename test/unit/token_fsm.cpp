@@ -34,6 +34,8 @@ struct row {
     bool use_refresh_token = false;                   ///< send
     bool drop_refresh_token = false;                  ///< send
     std::optional<std::chrono::seconds> retry_after{}; ///< fail
+    std::optional<bool> raw_basic{};                   ///< send / succeed: the Basic form, when checked
+    std::optional<bool> remember_basic{};              ///< succeed, when checked
 };
 
 struct table {
@@ -43,6 +45,13 @@ struct table {
     std::vector<row> rows;
     int attempts = 0; ///< after the last row
 };
+
+/// `e` carrying the Basic forms (for start and discovered).
+token_event with_basic(token_event e, bool alternative, bool raw_first = false)
+{
+    e.basic = {alternative, raw_first};
+    return e;
+}
 
 const char* name_of(act a)
 {
@@ -85,6 +94,10 @@ void run(const table& t)
                 BOOST_TEST(a.use_refresh_token == r.use_refresh_token);
                 BOOST_TEST(a.drop_refresh_token == r.drop_refresh_token);
             }
+            if (r.raw_basic)
+                BOOST_TEST(a.raw_basic == *r.raw_basic);
+            if (r.remember_basic)
+                BOOST_TEST(a.remember_basic == *r.remember_basic);
             if (r.expected == act::fail) {
                 BOOST_TEST(a.retry_after.has_value() == r.retry_after.has_value());
                 if (a.retry_after && r.retry_after)
@@ -267,6 +280,184 @@ BOOST_AUTO_TEST_CASE(unexpected_events_end_the_job)
     fsm.resume(answered({}));
     BOOST_TEST(fsm.done());
     BOOST_TEST(fsm.resume(token_event{ev::waited}).ec == unexpected); // nothing follows the end
+}
+
+// --- client_secret_basic: the other credentials form once (issue 13) -----
+
+namespace {
+diagnostics refusal(unsigned status, std::string_view oauth_error = {})
+{
+    diagnostics d;
+    diagnostics_access::http_status(d) = status;
+    diagnostics_access::error(d) = std::string(oauth_error);
+    return d;
+}
+const error_code client_refused = error::client_refused;
+const error_code invalid_client = oauth_errc::invalid_client;
+} // namespace
+
+BOOST_AUTO_TEST_CASE(refused_rfc_form_then_raw_succeeds_and_is_remembered)
+{
+    const diagnostics d403 = refusal(403);
+    const diagnostics d401 = refusal(401, "invalid_client");
+    retry_settings one;
+    one.max_attempts = 1; // the other form is no retry: it happens with retries off
+    for (auto [ec, d] : {std::pair{client_refused, &d403}, std::pair{invalid_client, &d401}}) {
+        BOOST_TEST_CONTEXT(ec.message())
+        run({false, false, one,
+             {{with_basic(token_event{ev::start}, true), act::send, {}, {}, false, false, {}, false},
+              {answered(ec, d), act::send, {}, {}, false, false, {}, true},
+              {answered({}), act::succeed, {}, {}, false, false, {}, true, true}},
+             1});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rfc_form_success_is_remembered_too)
+{
+    // The driver records the RFC 6749 form (forgetting a remembered raw one).
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, true), act::send, {}, {}, false, false, {}, false},
+          {answered({}), act::succeed, {}, {}, false, false, {}, false, true}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(both_forms_refused_fail_with_the_first_refusal)
+{
+    // First the RFC form: 403 without a body; then the raw form: 401 invalid_client.
+    // The user sees the first (client_refused, 403) and a note about the second.
+    const diagnostics first = refusal(403);
+    const diagnostics second = refusal(401, "invalid_client");
+    token_fsm fsm({}, false, false);
+    BOOST_TEST(!fsm.resume(with_basic(token_event{ev::start}, true)).raw_basic);
+    auto a = fsm.resume(answered(client_refused, &first));
+    BOOST_TEST((a.what == act::send));
+    BOOST_TEST(a.raw_basic);
+    a = fsm.resume(answered(invalid_client, &second));
+    BOOST_TEST((a.what == act::fail));
+    BOOST_TEST(a.ec == client_refused);
+    BOOST_TEST_REQUIRE(a.diag != nullptr);
+    BOOST_TEST(a.diag->http_status() == 403u);
+    BOOST_TEST(a.diag->error().empty());
+    BOOST_TEST(a.diag->client_message().find("RFC 6749 credentials form was refused, then the raw form too") !=
+                   std::string_view::npos,
+               a.diag->client_message());
+    BOOST_TEST(fsm.done());
+    BOOST_TEST(fsm.attempts() == 1);
+    // The other way round (the raw form remembered): the same, with the forms named in order.
+    token_fsm fsm2({}, false, false);
+    BOOST_TEST(fsm2.resume(with_basic(token_event{ev::start}, true, true)).raw_basic);
+    BOOST_TEST(!fsm2.resume(answered(invalid_client, &second)).raw_basic);
+    a = fsm2.resume(answered(client_refused, &first));
+    BOOST_TEST(a.ec == invalid_client);
+    BOOST_TEST_REQUIRE(a.diag != nullptr);
+    BOOST_TEST(a.diag->error() == "invalid_client");
+    BOOST_TEST(a.diag->client_message().find("raw credentials form was refused, then the RFC 6749 form too") !=
+               std::string_view::npos);
+}
+
+BOOST_AUTO_TEST_CASE(no_other_form_when_there_is_none)
+{
+    // Forms equal, client_secret_post or a JWT method, a forced encoding: the driver says no alternative.
+    const diagnostics d = refusal(403);
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, false), act::send, {}, {}, false, false, {}, false},
+          {answered(client_refused, &d), act::fail, client_refused}},
+         1});
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, false, true), act::send, {}, {}, false, false, {}, false},
+          {answered({}), act::succeed, {}, {}, false, false, {}, false, false}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(other_failures_never_switch_the_form)
+{
+    retry_settings one;
+    one.max_attempts = 1;
+    const diagnostics d500 = refusal(500);
+    for (error_code ec : {make_error_code(oauth_errc::invalid_grant), make_error_code(oauth_errc::invalid_request),
+                          make_error_code(oauth_errc::unauthorized_client), make_error_code(error::unexpected_http_status),
+                          make_error_code(error::server_unavailable), make_error_code(oauth_errc::other), refused,
+                          make_error_code(error::connect_timeout)}) {
+        BOOST_TEST_CONTEXT(ec.message())
+        run({false, false, one,
+             {{with_basic(token_event{ev::start}, true), act::send, {}, {}, false, false, {}, false},
+              {answered(ec, &d500), act::fail, ec}},
+             1});
+    }
+    // A 5xx retried keeps the form.
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, true), act::send, {}, {}, false, false, {}, false},
+          {answered(error::server_unavailable, &d500, 0.0), act::wait, error::server_unavailable},
+          {token_event{ev::waited}, act::send, {}, {}, false, false, {}, false},
+          {answered({}), act::succeed, {}, {}, false, false, {}, false, true}},
+         2});
+}
+
+BOOST_AUTO_TEST_CASE(remembered_raw_form_is_sent_first)
+{
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, true, true), act::send, {}, {}, false, false, {}, true},
+          {answered({}), act::succeed, {}, {}, false, false, {}, true, true}},
+         1});
+    // Refused (the server changed): the RFC form once, and that is remembered.
+    const diagnostics d = refusal(401, "invalid_client");
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, true, true), act::send, {}, {}, false, false, {}, true},
+          {answered(invalid_client, &d), act::send, {}, {}, false, false, {}, false},
+          {answered({}), act::succeed, {}, {}, false, false, {}, false, true}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(forms_come_with_discovery)
+{
+    // With discovery, the forms of `start` are not read (the endpoint is not known yet).
+    const diagnostics d = refusal(403);
+    run({true, false, {},
+         {{with_basic(token_event{ev::start}, true, true), act::discover},
+          {with_basic(token_event{ev::discovered}, true, false), act::send, {}, {}, false, false, {}, false},
+          {answered(client_refused, &d), act::send, {}, {}, false, false, {}, true},
+          {answered({}), act::succeed, {}, {}, false, false, {}, true, true}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(other_form_only_once_per_fetch)
+{
+    // A transient failure before the refusal, then after the switch: retried
+    // with the switched form; the next refusal ends the job with the first.
+    const diagnostics d = refusal(403);
+    const diagnostics d503 = refusal(503);
+    run({false, false, {},
+         {{with_basic(token_event{ev::start}, true), act::send, {}, {}, false, false, {}, false},
+          {answered(refused, nullptr, 0.0), act::wait, refused},
+          {token_event{ev::waited}, act::send, {}, {}, false, false, {}, false},
+          {answered(client_refused, &d), act::send, {}, {}, false, false, {}, true},
+          {answered(error::server_unavailable, &d503, 0.0), act::wait, error::server_unavailable},
+          {token_event{ev::waited}, act::send, {}, {}, false, false, {}, true},
+          {answered(client_refused, &d), act::fail, client_refused}},
+         3});
+}
+
+BOOST_AUTO_TEST_CASE(other_form_with_a_refresh_token)
+{
+    // The renewal keeps its refresh token when the other form is tried.
+    const diagnostics d = refusal(401, "invalid_client");
+    run({false, true, {},
+         {{with_basic(token_event{ev::start}, true), act::send, {}, {}, true, false, {}, false},
+          {answered(invalid_client, &d), act::send, {}, {}, true, false, {}, true},
+          {answered({}), act::succeed, {}, {}, false, false, {}, true, true}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(cancelled_during_the_other_form)
+{
+    const diagnostics d = refusal(403);
+    token_fsm fsm({}, false, false);
+    fsm.resume(with_basic(token_event{ev::start}, true));
+    fsm.resume(answered(client_refused, &d));
+    const auto a = fsm.resume(cancelled(answered({})));
+    BOOST_TEST(a.ec == aborted);
+    BOOST_TEST(a.diag == nullptr); // the first refusal is not reported for a cancellation
+    BOOST_TEST(!a.retry_after);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
