@@ -7,6 +7,7 @@
 #include "http_exchange.hpp"
 
 #include "connection.hpp"
+#include "exchange_parts.hpp"
 
 #include <tetrapak/error.hpp>
 
@@ -65,30 +66,6 @@ struct http_exchange::resolve_state {
     bool done = false;
 };
 
-/// A request queued for one of its endpoint's connections: the slot's
-/// release wakes it on its strand by cancelling the wait, which is bounded by
-/// timeouts.connection_wait and by the exchange's cancellation.
-struct http_exchange::slot_wait final : slot_request, std::enable_shared_from_this<slot_wait> {
-    slot_wait(const asio::any_io_executor& ex, asio::any_io_executor strand) : timer(ex), strand(std::move(strand)) {}
-
-    void wake() override
-    {
-        asio::post(strand, [self = shared_from_this()] { self->timer.cancel(); });
-    }
-
-    asio::steady_timer timer;
-    asio::any_io_executor strand;
-    std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
-};
-
-/// A CONNECT request and the parser of its answer. A 2xx answer to CONNECT
-/// has no body (RFC 9110 §9.3.6); any other is not read past its header, as
-/// the connection is closed after it.
-struct http_exchange::tunnel {
-    http::request<http::empty_body> req;
-    http::response_parser<http::empty_body> res;
-};
-
 http_exchange::http_exchange(std::shared_ptr<transport_context> tc, endpoint ep, exchange_limits limits, bool traced)
     : tc_(std::move(tc)), ep_(std::move(ep)), limits_(limits), traced_(traced)
 {
@@ -104,43 +81,6 @@ http_exchange::http_exchange(std::shared_ptr<transport_context> tc, endpoint ep,
     if (proxy_)
         pool_key_ += " via " + proxy_->display + "#" + std::to_string(std::hash<std::string>{}(proxy_->authorization));
     new_parser();
-}
-
-/// The authority the tunnel is asked for: always host:port (RFC 9110 §9.3.6).
-static std::string tunnel_authority(const endpoint& ep)
-{
-    return (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + ep.port;
-}
-
-void http_exchange::prepare_tunnel()
-{
-    tunnel_ = std::make_unique<tunnel>();
-    auto& req = tunnel_->req;
-    const std::string authority = tunnel_authority(ep_);
-    req.method(http::verb::connect);
-    req.target(authority);
-    req.version(11);
-    req.set(http::field::host, authority);
-    if (!proxy_->authorization.empty())
-        req.set(http::field::proxy_authorization, proxy_->authorization);
-    tunnel_->res.skip(true);
-    tunnel_->res.header_limit(static_cast<std::uint32_t>(limits_.max_header));
-}
-
-/// What the proxy's answer to CONNECT means for the exchange.
-error_code http_exchange::tunnel_result(error_code ec)
-{
-    if (ec)
-        return ec; // translate() names the proxy
-    const unsigned status = tunnel_->res.get().result_int();
-    tunnel_.reset();
-    if (status >= 200 && status < 300)
-        return conn_->buffer.size() == 0 ? error_code() : error_code(error::proxy_bad_response);
-    access::http_status(diag) = status;
-    access::client_message(diag) =
-        "proxy " + proxy_->display + " answered " + std::to_string(status) + " to CONNECT " + tunnel_authority(ep_);
-    // 407 is the standard answer; some proxies (tinyproxy) answer wrong credentials with 401.
-    return status == 407 || status == 401 ? error::proxy_auth_required : error::proxy_refused;
 }
 
 http_exchange::~http_exchange() = default;
@@ -537,50 +477,6 @@ struct exchange_op {
         }
     }
 };
-
-/// An idle connection, else a new one if the endpoint's bound allows it, else
-/// a place in the endpoint's queue (wait_).
-void http_exchange::take_connection()
-{
-    conn_ = tc_->pool.take(pool_key_, limits_.connections.idle_timeout);
-    reused_ = conn_ != nullptr;
-    if (reused_) {
-        tc_->counters->report(metric::connection_reused);
-        return;
-    }
-    const std::size_t max = limits_.connections.max_per_endpoint;
-    if (max == 0) {
-        conn_.reset(new connection(tc_->ex, *tc_->tls, nullptr));
-        return;
-    }
-    slots_ = tc_->pool.slots(pool_key_);
-    auto wait = std::make_shared<slot_wait>(tc_->ex, strand_);
-    if (slots_->acquire_or_queue(max, wait))
-        conn_.reset(new connection(tc_->ex, *tc_->tls, slots_));
-    else
-        wait_ = std::move(wait);
-}
-
-/// The wait ended (a slot came, the time ran out, or the call was
-/// cancelled): takes what was given, even when cancelled, so that the slot
-/// or idle connection is freed with this exchange rather than lost.
-error_code http_exchange::end_connection_wait(bool cancelled)
-{
-    const bool got = slots_->withdraw(wait_);
-    if (got && wait_->status == slot_request::state::handed) {
-        conn_ = std::move(wait_->handed);
-        reused_ = true;
-        tc_->counters->report(metric::connection_reused);
-    } else if (got) {
-        conn_.reset(new connection(tc_->ex, *tc_->tls, slots_));
-    }
-    const error_code ec = cancelled ? error_code(asio::error::operation_aborted)
-                          : got     ? error_code()
-                                    : error_code(error::connection_wait_timeout);
-    tc_->counters->report(metric::connection_wait, ec, std::chrono::steady_clock::now() - wait_->began);
-    wait_.reset();
-    return ec;
-}
 
 void http_exchange::start(asio::any_io_executor strand, std::shared_ptr<exchange_owner> owner)
 {
