@@ -5,6 +5,7 @@
 // a proxy that refuses CONNECT, a proxy that is down, the environment's
 // proxy and loopback, the trace, authorized_client, and secrets.
 
+#include "fault_server.hpp"
 #include "fetch.hpp"
 #include "oidc_server.hpp"
 #include "proxy_server.hpp"
@@ -168,6 +169,43 @@ BOOST_AUTO_TEST_CASE(a_proxy_that_is_down_is_unreachable_and_retried)
     BOOST_TEST(r->ec == error_code(error::proxy_unreachable));
     BOOST_TEST(std::string(r->diag.client_message()).find(p.url()) != std::string::npos);
     BOOST_TEST(auth.stats()[metric::retry] == 1u);
+}
+
+// Faults a real proxy does not produce, from an in-process one.
+BOOST_AUTO_TEST_CASE(a_proxy_that_stalls_on_connect_times_out_with_its_own_code)
+{
+    test::fault_server stalling([](test::fault_server::socket& s) { test::stall(s); });
+    auto cfg = proxied(stalling.url("http", ""));
+    cfg.timeouts.connect = 300ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = test::fetch(cfg);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    BOOST_TEST(f.ec == error_code(error::proxy_timeout));
+    BOOST_TEST(took >= 300ms);
+    BOOST_TEST(took < 3s);
+}
+
+BOOST_AUTO_TEST_CASE(a_proxy_answer_that_is_not_http_is_a_bad_response)
+{
+    test::fault_server garbage([](test::fault_server::socket& s) {
+        test::read_request(s);
+        test::write_raw(s, "SSH-2.0-OpenSSH_9.2\r\n");
+    });
+    auto f = test::fetch(proxied(garbage.url("http", "")));
+    BOOST_TEST(f.ec == error_code(error::proxy_bad_response));
+    BOOST_TEST(std::string(f.diag.client_message()).find("127.0.0.1:" + std::to_string(garbage.port())) !=
+               std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bytes_after_the_tunnel_answer_are_refused)
+{
+    test::fault_server eager([](test::fault_server::socket& s) {
+        test::read_request(s);
+        test::write_raw(s, "HTTP/1.1 200 Connection established\r\n\r\nunexpected");
+        test::stall(s);
+    });
+    auto f = test::fetch(proxied(eager.url("http", "")));
+    BOOST_TEST(f.ec == error_code(error::proxy_bad_response));
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_proxy_url_fails_every_request_with_its_own_code)

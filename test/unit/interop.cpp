@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(memory_per_endpoint_and_client)
     BOOST_TEST(!memo.raw_works("https://a/token", "c1"));
     BOOST_TEST(memo.size() == 0u);
     for (std::size_t i = 0; i < detail::basic_form_memo::max_entries; ++i)
-        memo.remember("https://a/token", "c" + std::to_string(i), true);
+        memo.remember("https://a/token", std::to_string(i) + "-client", true);
     BOOST_TEST(memo.size() == detail::basic_form_memo::max_entries);
     memo.remember("https://a/token", "one-more", true); // bounded: starts over
     BOOST_TEST(memo.size() == 1u);

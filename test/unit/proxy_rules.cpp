@@ -187,7 +187,6 @@ endpoint target(std::string host, std::string port, bool tls, bool is_ip = false
     endpoint ep;
     ep.host = std::move(host);
     ep.port = std::move(port);
-    ep.target = "/";
     ep.tls = tls;
     ep.host_is_ip = is_ip;
     return ep;
