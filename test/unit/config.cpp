@@ -805,6 +805,37 @@ BOOST_AUTO_TEST_CASE(environment_variables_override_the_file)
     BOOST_TEST(apply_environment_variables(s, none, d).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(proxy_keys_load_resolve_and_are_checked)
+{
+    auto s = load_ok(R"({"TetraPak": {"ClientId": "id", "ClientSecret": "s", "TokenIssuerUrl": "https://as.example.com/token",
+        "Proxy": "http://proxy.corp:3128", "NoProxy": ".corp, 10.0.0.0/8", "ProxyUsername": "u",
+        "ProxyPassword": "p@ss"}})");
+    auto cfg = resolve_ok(s);
+    BOOST_TEST(cfg.proxy.url == "http://proxy.corp:3128");
+    BOOST_TEST(cfg.proxy.no_proxy == ".corp, 10.0.0.0/8");
+    BOOST_TEST(cfg.proxy.username == "u");
+    BOOST_TEST(cfg.proxy.password.reveal() == "p@ss");
+    std::ostringstream printed;
+    printed << cfg;
+    BOOST_TEST(printed.str().find("p@ss") == std::string::npos);
+
+    auto none = load_ok(R"({"TetraPak": {"proxy": "NONE"}})"); // keys ignore case; "none" is a value
+    BOOST_TEST(none.proxy.url == "NONE");
+    expect_load_error(R"({"TetraPak": {"Proxy": "https://proxy.corp:3128"}})", error::config_invalid_value,
+                      "TetraPak:Proxy");
+    expect_load_error(R"({"TetraPak": {"Proxy": "http://proxy.corp:3128/path"}})", error::config_invalid_value,
+                      "TetraPak:Proxy");
+    expect_load_error(R"({"TetraPak": {"NoProxy": 5}})", error::config_invalid_value, "TetraPak:NoProxy");
+    expect_env_error(tetrapak_settings{}, "TetraPak__Proxy=http://:1", error::config_invalid_value, "TetraPak:Proxy");
+
+    tetrapak_settings e;
+    const char* entries[] = {"TetraPak__Proxy=http://env-proxy:8080", "TetraPak__NoProxy=*", nullptr};
+    diagnostics d;
+    BOOST_TEST_REQUIRE(apply_environment_variables(e, entries, d).has_value(), d);
+    BOOST_TEST(e.proxy.url == "http://env-proxy:8080");
+    BOOST_TEST(e.proxy.no_proxy == "*");
+}
+
 BOOST_AUTO_TEST_CASE(environment_variables_are_validated)
 {
     auto s = load_full();
