@@ -5,6 +5,7 @@
 
 #include "detail/diag.hpp"
 #include "detail/text.hpp"
+#include "detail/url_host.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -134,21 +135,8 @@ boost::system::result<endpoint> parse_endpoint(std::string_view url, bool allow_
         return fail<endpoint>(diag, error::invalid_url, "auth_config.token_endpoint must not carry user info");
     if (u.has_fragment())
         return fail<endpoint>(diag, error::invalid_url, "auth_config.token_endpoint must not have a fragment");
-    switch (u.host_type()) {
-    case boost::urls::host_type::ipv4:
-        ep.host = u.host_ipv4_address().to_string();
-        ep.host_is_ip = true;
-        break;
-    case boost::urls::host_type::ipv6:
-        ep.host = u.host_ipv6_address().to_string();
-        ep.host_is_ip = true;
-        break;
-    case boost::urls::host_type::name:
-        ep.host = u.host();
-        break;
-    default:
+    if (!detail::read_url_host(u, ep.host, ep.host_is_ip))
         return fail<endpoint>(diag, error::invalid_url, "auth_config.token_endpoint: unsupported host form");
-    }
     if (has_forbidden_char(ep.host) || ep.host.empty())
         return fail<endpoint>(diag, error::invalid_url, "auth_config.token_endpoint: invalid host");
     if (u.has_port()) {

@@ -109,6 +109,19 @@ def proc_cpu_s(pid):
 
 # --------------------------------------------------------------------------- servers
 
+def wait_listening(proc, port, seconds=10):
+    """True once 127.0.0.1:port accepts a connection; False if `proc` exits or time runs out."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 class OidcServer:
     name = "oidc"
     title = "oidc-provider (test/server/server.mjs)"
@@ -170,16 +183,9 @@ class NginxServer:
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr.log"), "w"),
                                      preexec_fn=die_with_parent)
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("nginx did not start:\n" + open(os.path.join(self.dir, "stderr.log")).read()
-                                       + (open(self.log_path).read() if os.path.exists(self.log_path) else ""))
-                time.sleep(0.05)
+        if not wait_listening(self.proc, self.port):
+            raise RuntimeError("nginx did not start:\n" + open(os.path.join(self.dir, "stderr.log")).read()
+                               + (open(self.log_path).read() if os.path.exists(self.log_path) else ""))
         self.issuer = "https://127.0.0.1:%d" % self.port
         self.url = self.issuer + "/token"
 
@@ -219,15 +225,8 @@ class TinyProxy:
         self.proc = subprocess.Popen([shutil.which("tinyproxy") or "/usr/bin/tinyproxy", "-d", "-c", conf],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("tinyproxy did not start")
-                time.sleep(0.05)
+        if not wait_listening(self.proc, self.port):
+            raise RuntimeError("tinyproxy did not start")
         self.url = "http://127.0.0.1:%d" % self.port
 
     def stop(self):

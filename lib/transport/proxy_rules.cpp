@@ -5,6 +5,7 @@
 
 #include "../detail/diag.hpp"
 #include "../detail/text.hpp"
+#include "../detail/url_host.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
@@ -136,23 +137,10 @@ std::optional<std::string_view> read_authority(const boost::urls::url_view& u, p
 {
     if (!u.has_authority() || u.encoded_host().empty())
         return "missing host";
-    switch (u.host_type()) {
-    case boost::urls::host_type::ipv4:
-        ep.host = u.host_ipv4_address().to_string();
-        ep.host_is_ip = true;
-        break;
-    case boost::urls::host_type::ipv6:
-        ep.host = u.host_ipv6_address().to_string();
-        ep.host_is_ip = true;
-        break;
-    case boost::urls::host_type::name:
-        ep.host = u.host();
-        if (!valid_name(strip_root_dot(ep.host)))
-            return "invalid host name";
-        break;
-    default:
+    if (!read_url_host(u, ep.host, ep.host_is_ip))
         return "unsupported host form";
-    }
+    if (!ep.host_is_ip && !valid_name(strip_root_dot(ep.host)))
+        return "invalid host name";
     if (u.has_port()) {
         if (!parse_port(u.port()))
             return "invalid port (1 to 65535)";
