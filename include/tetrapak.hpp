@@ -8,6 +8,7 @@
 #include <tetrapak/completion.hpp>
 #include <tetrapak/config.hpp>
 #include <tetrapak/diagnostics.hpp>
+#include <tetrapak/dpop.hpp>
 #include <tetrapak/error.hpp>
 #include <tetrapak/http_client_options.hpp>
 #include <tetrapak/incoming.hpp>

@@ -123,10 +123,13 @@ bool actor_token::is_expired(clock::time_point now) const noexcept
 
 std::string actor_token::authorization_header() const
 {
-    std::string s = "Bearer ";
+    // RFC 9449 §7.1: a DPoP-bound token goes with its own scheme (and a proof).
+    std::string s = is_dpop_bound() ? "DPoP " : "Bearer ";
     s += value();
     return s;
 }
+
+bool actor_token::is_dpop_bound() const noexcept { return token_type() == "DPoP"; }
 
 std::string actor_token::fingerprint() const
 {

@@ -1,5 +1,6 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include <tetrapak/config.hpp>
+#include <tetrapak/dpop.hpp>
 #include <tetrapak/metrics.hpp>
 #include <tetrapak/http_client_options.hpp>
 #include <tetrapak/trace.hpp>
@@ -20,6 +21,7 @@ std::string_view to_string(grant_type g) noexcept
     case grant_type::client_credentials: return "client_credentials";
     case grant_type::token_exchange: return "token_exchange";
     case grant_type::automatic: return "automatic";
+    case grant_type::jwt_bearer: return "jwt_bearer";
     }
     return "unknown";
 }
@@ -32,6 +34,7 @@ std::string_view to_string(client_auth_method m) noexcept
     case client_auth_method::client_secret_jwt: return "client_secret_jwt";
     case client_auth_method::private_key_jwt: return "private_key_jwt";
     case client_auth_method::tls_client_auth: return "tls_client_auth";
+    case client_auth_method::self_signed_tls_client_auth: return "self_signed_tls_client_auth";
     }
     return "unknown";
 }
@@ -87,6 +90,28 @@ std::string without_credentials(std::string_view url)
     return std::string(copy.buffer()) + " (credentials hidden)";
 }
 
+/// Where assertions come from and which DPoP key: paths and thumbprints, never contents or keys.
+void print_sender_and_assertions(std::ostream& os, const auth_config& c)
+{
+    auto source = [&](const char* name, const external_assertion& a) {
+        if (!a.file.empty())
+            os << ", " << name << "_file=\"" << a.file << '"';
+        else if (a.callback)
+            os << ", " << name << "=callback";
+    };
+    source("client_assertion", c.client_assertion);
+    source("jwt_bearer_assertion", c.jwt_bearer_assertion);
+    if (!c.jwt_bearer_subject.empty())
+        os << ", jwt_bearer_subject=\"" << c.jwt_bearer_subject << '"';
+    if (c.dpop.enabled) {
+        os << ", dpop=";
+        if (c.dpop.key)
+            os << *c.dpop.key;
+        else
+            os << "the service's key";
+    }
+}
+
 } // namespace
 
 std::ostream& operator<<(std::ostream& os, const auth_config& c)
@@ -110,6 +135,7 @@ std::ostream& operator<<(std::ostream& os, const auth_config& c)
         os << ", proxy=\"" << without_credentials(c.proxy.url) << '"';
     if (!c.proxy.no_proxy.empty())
         os << ", no_proxy=\"" << c.proxy.no_proxy << '"';
+    print_sender_and_assertions(os, c);
     if (c.tls.insecure_disable_verification_i_know_what_i_am_doing)
         os << ", TLS-VERIFICATION-DISABLED";
     return os << '}';

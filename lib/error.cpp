@@ -53,7 +53,7 @@ const char* client_message(error e) noexcept
     case error::config_invalid_value:
         return "a configuration key has the wrong type or an unusable value (see diagnostics for the key)";
     case error::config_unknown_grant:
-        return "unknown GrantType: use None, TokenExchange, ClientCredentials, Automatic or Inherited";
+        return "unknown GrantType: use None, TokenExchange, ClientCredentials, Automatic, JwtBearer or Inherited";
     case error::config_unknown_environment:
         return "unknown Environment: use Production, Migration, Test, Staging, Development or Sandbox";
     case error::config_unknown_service:
@@ -70,7 +70,9 @@ const char* client_message(error e) noexcept
         return "the discovery document has no usable https token_endpoint: set TokenIssuerUrl";
     case error::key_load_failed:
         return "a private key or certificate is missing or could not be loaded: private_key_jwt needs "
-               "auth_config.client_key; check the file path, the format (PEM) and that key and certificate match";
+               "auth_config.client_key or client_assertion (TetraPak:ClientAssertionFile), DPoP a readable "
+               "DPoPKeyFile of a supported algorithm; check the file path, the format (unencrypted PEM) and that "
+               "key and certificate match (diagnostics.client_message() says which)";
     case error::connect_timeout:
         return "resolving or connecting to the token endpoint timed out: check the host, the "
                "network path and timeouts.connect";
@@ -152,6 +154,17 @@ const char* client_message(error e) noexcept
                "diagnostics.http_status()): check the client id, the client secret, the client authentication "
                "method (AuthMethod; BasicCredentials=Raw for servers that compare Basic credentials literally) "
                "and the scope";
+    case error::dpop_key_mismatch:
+        return "the token endpoint issued a DPoP token that is not bound to this client's proof key (its cnf.jkt "
+               "differs), or a DPoP token although DPoP was not asked for: check auth_config.dpop (TetraPak:DPoP) "
+               "and that no proxy rewrites the DPoP header";
+    case error::client_assertion_unavailable:
+        return "no client or jwt_bearer assertion could be read (the file named in diagnostics is missing, "
+               "unreadable, empty or not a JWT, or the callback returned none): check auth_config.client_assertion "
+               "(TetraPak:ClientAssertionFile) or jwt_bearer_assertion, and that the platform mounts the token file";
+    case error::client_assertion_expired:
+        return "the client or jwt_bearer assertion (the file named in diagnostics, or the callback's) has expired "
+               "and the platform has not written a newer one: check the platform's token projection and its refresh";
     }
     return "unknown tetrapak client error";
 }
@@ -188,6 +201,13 @@ const char* oauth_message(oauth_errc e) noexcept
     case oauth_errc::other:
         return "the token endpoint refused the request with a non-standard OAuth error: the server's own "
                "error and error_description say why (diagnostics.error(), diagnostics.error_description())";
+    case oauth_errc::invalid_dpop_proof:
+        return "the server refused the DPoP proof (invalid_dpop_proof): check the proof key's algorithm against the "
+               "server's dpop_signing_alg_values_supported, and the clock (iat)";
+    case oauth_errc::use_dpop_nonce:
+        return "the server wants a nonce in the DPoP proof (use_dpop_nonce); the request was sent once more with "
+               "the server's DPoP-Nonce, so this reaches you when the server sent no nonce or refused its own nonce "
+               "(check the clocks, and that every replica of the server shares its nonce secret)";
     }
     return "unknown OAuth error";
 }
@@ -223,6 +243,8 @@ constexpr std::pair<std::string_view, oauth_errc> oauth_names[] = {
     {"access_denied", oauth_errc::access_denied},
     {"server_error", oauth_errc::server_error},
     {"temporarily_unavailable", oauth_errc::temporarily_unavailable},
+    {"invalid_dpop_proof", oauth_errc::invalid_dpop_proof},
+    {"use_dpop_nonce", oauth_errc::use_dpop_nonce},
 };
 
 void quote(std::ostream& os, std::string_view s)

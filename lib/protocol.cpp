@@ -3,6 +3,7 @@
 #include <tetrapak/protocol.hpp>
 #include <tetrapak/signing_key.hpp>
 
+#include "assertion_source.hpp"
 #include "detail/diag.hpp"
 #include "detail/text.hpp"
 #include "detail/url_host.hpp"
@@ -30,6 +31,13 @@ template <class T>
 boost::system::result<T> fail(diagnostics& diag, error_code ec, std::string_view detail = {})
 {
     return detail::fail_with<T>(diag, ec, detail);
+}
+
+/// Fails with `ec`, leaving `why` as the client-side message.
+error_code refuse(diagnostics& diag, error_code ec, std::string_view why)
+{
+    access::client_message(diag).assign(why);
+    return ec;
 }
 
 void append_param(std::string& body, std::string_view name, std::string_view value)
@@ -162,10 +170,11 @@ boost::system::result<endpoint> parse_endpoint(std::string_view url, bool allow_
     return ep;
 }
 
-boost::system::result<token_request> build_token_request(const auth_config& cfg, const grant_inputs& in,
-                                                         diagnostics& diag)
+namespace {
+
+/// Checks every value before anything is built, so nothing partial escapes.
+error_code check_request_inputs(const auth_config& cfg, const grant_inputs& in, diagnostics& diag)
 {
-    // Every value is checked before anything is built, so nothing partial escapes.
     struct named {
         std::string_view name;
         std::string_view value;
@@ -179,32 +188,153 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
         {"auth_config.token_endpoint", cfg.token_endpoint},
         {"auth_config.subject_token_type", cfg.subject_token_type},
         {"auth_config.requested_token_type", cfg.requested_token_type},
+        {"auth_config.jwt_bearer_subject", cfg.jwt_bearer_subject},
         {"http_client_options.actor_token", in.subject ? in.subject->value() : std::string_view()},
         {"refresh_token", in.refresh_token},
     };
     for (auto& v : values)
         if (has_forbidden_char(v.value))
-            return fail<token_request>(diag, error::invalid_header_value, v.name);
+            return refuse(diag, error::invalid_header_value, v.name);
     for (std::size_t i = 0; i < cfg.scope.size(); ++i) {
+        std::string name = "auth_config.scope[";
+        name += std::to_string(i);
+        name += ']';
         if (has_forbidden_char(cfg.scope[i]))
-            return fail<token_request>(diag, error::invalid_header_value, "auth_config.scope[" + std::to_string(i) + "]");
+            return refuse(diag, error::invalid_header_value, name);
         if (!valid_scope_token(cfg.scope[i]))
-            return fail<token_request>(diag, error::invalid_scope_value, "auth_config.scope[" + std::to_string(i) + "]");
+            return refuse(diag, error::invalid_scope_value, name);
     }
-    if (in.grant != grant_type::client_credentials && in.grant != grant_type::token_exchange)
-        return fail<token_request>(diag, error::unsupported_grant, "auth_config.grant");
+    if (in.grant != grant_type::client_credentials && in.grant != grant_type::token_exchange &&
+        in.grant != grant_type::jwt_bearer)
+        return refuse(diag, error::unsupported_grant, "auth_config.grant");
     if (in.grant == grant_type::token_exchange && (!in.subject || in.subject->empty()))
-        return fail<token_request>(diag, error::no_subject_token, "http_client_options.actor_token");
+        return refuse(diag, error::no_subject_token, "http_client_options.actor_token");
+    if (in.grant == grant_type::jwt_bearer && cfg.jwt_bearer_assertion.empty() && !cfg.client_key)
+        return refuse(diag, error::client_assertion_unavailable,
+                      "grant jwt_bearer: set auth_config.jwt_bearer_assertion (TetraPak:JwtBearerAssertionFile) "
+                      "or auth_config.client_key to sign one");
     if (cfg.client_id.empty())
-        return fail<token_request>(diag, error::missing_client_id, "auth_config.client_id");
+        return refuse(diag, error::missing_client_id, "auth_config.client_id");
     const bool needs_secret = cfg.auth_method == client_auth_method::client_secret_basic ||
                               cfg.auth_method == client_auth_method::client_secret_post ||
                               cfg.auth_method == client_auth_method::client_secret_jwt;
     if (needs_secret && cfg.client_secret.empty())
-        return fail<token_request>(diag, error::missing_client_secret, "auth_config.client_secret");
-    if (cfg.auth_method == client_auth_method::private_key_jwt && !cfg.client_key)
-        return fail<token_request>(diag, error::key_load_failed, "auth_config.client_key is not set");
+        return refuse(diag, error::missing_client_secret, "auth_config.client_secret");
+    if (cfg.auth_method == client_auth_method::private_key_jwt && !cfg.client_key && cfg.client_assertion.empty())
+        return refuse(diag, error::key_load_failed,
+                      "private_key_jwt: set auth_config.client_key, or auth_config.client_assertion.file "
+                      "(TetraPak:ClientAssertionFile) for a platform-issued assertion");
+    return {};
+}
 
+/// RFC 7523 §2.1: the assertion that is the grant, from the configured source
+/// or signed with client_key (iss client_id, sub jwt_bearer_subject or client_id).
+boost::system::result<std::string> jwt_bearer_assertion(const auth_config& cfg, const grant_inputs& in,
+                                                        diagnostics& diag)
+{
+    if (!cfg.jwt_bearer_assertion.empty())
+        return detail::read_external_assertion(cfg.jwt_bearer_assertion, in.now, diag, "jwt_bearer assertion");
+    detail::grant_assertion_claims claims{cfg.client_id,
+                                          cfg.jwt_bearer_subject.empty() ? cfg.client_id : cfg.jwt_bearer_subject,
+                                          cfg.token_endpoint, in.now, cfg.client_assertion_lifetime};
+    auto signed_assertion = detail::sign_grant_assertion(*cfg.client_key, claims);
+    if (!signed_assertion)
+        return fail<std::string>(diag, signed_assertion.error(), "jwt_bearer assertion signing failed");
+    return signed_assertion;
+}
+
+/// The grant's own form parameters (the refresh token first: any grant that
+/// was issued one renews with it).
+error_code append_grant(std::string& body, const auth_config& cfg, const grant_inputs& in, diagnostics& diag)
+{
+    if (!in.refresh_token.empty()) { // RFC 6749 §6
+        append_param(body, "grant_type", "refresh_token");
+        append_param(body, "refresh_token", in.refresh_token);
+    } else if (in.grant == grant_type::client_credentials) {
+        append_param(body, "grant_type", "client_credentials");
+    } else if (in.grant == grant_type::jwt_bearer) {
+        auto assertion = jwt_bearer_assertion(cfg, in, diag);
+        if (!assertion)
+            return assertion.error();
+        append_param(body, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
+        append_param(body, "assertion", *assertion);
+    } else { // RFC 8693 §2.1
+        append_param(body, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
+        append_param(body, "subject_token", in.subject->value());
+        append_param(body, "subject_token_type", cfg.subject_token_type);
+        if (!cfg.requested_token_type.empty())
+            append_param(body, "requested_token_type", cfg.requested_token_type);
+    }
+    if (!cfg.scope.empty()) {
+        std::string joined;
+        for (auto& s : cfg.scope) {
+            if (!joined.empty())
+                joined += ' ';
+            joined += s;
+        }
+        append_param(body, "scope", joined);
+    }
+    if (!cfg.resource.empty())
+        append_param(body, "resource", cfg.resource);
+    if (!cfg.audience.empty())
+        append_param(body, "audience", cfg.audience);
+    return {};
+}
+
+/// RFC 7523 §2.2: a client assertion signed here (client_key, or HS256 with the
+/// secret), or the platform's (auth_config::client_assertion).
+boost::system::result<std::string> client_assertion(const auth_config& cfg, const grant_inputs& in,
+                                                    diagnostics& diag)
+{
+    if (cfg.auth_method == client_auth_method::private_key_jwt && !cfg.client_key)
+        return detail::read_external_assertion(cfg.client_assertion, in.now, diag);
+    assertion_claims claims{cfg.client_id, cfg.token_endpoint, in.now, cfg.client_assertion_lifetime};
+    auto assertion = cfg.auth_method == client_auth_method::private_key_jwt
+                         ? make_client_assertion(*cfg.client_key, claims)
+                         : make_client_assertion(cfg.client_secret.reveal(), claims);
+    if (!assertion)
+        return fail<std::string>(diag, assertion.error(), "client assertion signing failed");
+    return assertion;
+}
+
+error_code append_client_authentication(token_request& req, const auth_config& cfg, const grant_inputs& in,
+                                        diagnostics& diag)
+{
+    switch (cfg.auth_method) {
+    case client_auth_method::client_secret_basic:
+        req.fields.push_back({"Authorization", raw_basic_form(cfg, in)
+                                                   ? raw_basic_authorization(cfg.client_id, cfg.client_secret.reveal())
+                                                   : basic_authorization(cfg.client_id, cfg.client_secret.reveal())});
+        return {};
+    case client_auth_method::client_secret_post:
+        append_param(req.body, "client_id", cfg.client_id);
+        append_param(req.body, "client_secret", cfg.client_secret.reveal());
+        return {};
+    case client_auth_method::client_secret_jwt:
+    case client_auth_method::private_key_jwt: {
+        auto assertion = client_assertion(cfg, in, diag);
+        if (!assertion)
+            return assertion.error();
+        append_param(req.body, "client_id", cfg.client_id);
+        append_param(req.body, "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        append_param(req.body, "client_assertion", *assertion);
+        return {};
+    }
+    case client_auth_method::tls_client_auth: // RFC 8705 §2: the certificate authenticates
+    case client_auth_method::self_signed_tls_client_auth:
+        append_param(req.body, "client_id", cfg.client_id);
+        return {};
+    }
+    return refuse(diag, error::unsupported_auth_method, "auth_config.auth_method");
+}
+
+} // namespace
+
+boost::system::result<token_request> build_token_request(const auth_config& cfg, const grant_inputs& in,
+                                                         diagnostics& diag)
+{
+    if (auto ec = check_request_inputs(cfg, in, diag))
+        return ec;
     token_request req;
     if (in.token_endpoint) {
         req.endpoint = *in.token_endpoint;
@@ -214,65 +344,14 @@ boost::system::result<token_request> build_token_request(const auth_config& cfg,
             return ep.error();
         req.endpoint = std::move(*ep);
     }
-    if (!in.refresh_token.empty()) { // RFC 6749 §6
-        append_param(req.body, "grant_type", "refresh_token");
-        append_param(req.body, "refresh_token", in.refresh_token);
-    } else if (in.grant == grant_type::client_credentials) {
-        append_param(req.body, "grant_type", "client_credentials");
-    } else { // RFC 8693 §2.1
-        append_param(req.body, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
-        append_param(req.body, "subject_token", in.subject->value());
-        append_param(req.body, "subject_token_type", cfg.subject_token_type);
-        if (!cfg.requested_token_type.empty())
-            append_param(req.body, "requested_token_type", cfg.requested_token_type);
-    }
-    if (!cfg.scope.empty()) {
-        std::string joined;
-        for (auto& s : cfg.scope) {
-            if (!joined.empty())
-                joined += ' ';
-            joined += s;
-        }
-        append_param(req.body, "scope", joined);
-    }
-    if (!cfg.resource.empty())
-        append_param(req.body, "resource", cfg.resource);
-    if (!cfg.audience.empty())
-        append_param(req.body, "audience", cfg.audience);
-
+    if (auto ec = append_grant(req.body, cfg, in, diag))
+        return ec;
     req.fields.push_back({"Content-Type", "application/x-www-form-urlencoded"});
     req.fields.push_back({"Accept", "application/json"});
     if (!cfg.user_agent.empty())
         req.fields.push_back({"User-Agent", cfg.user_agent});
-    switch (cfg.auth_method) {
-    case client_auth_method::client_secret_basic:
-        req.fields.push_back({"Authorization", raw_basic_form(cfg, in)
-                                                   ? raw_basic_authorization(cfg.client_id, cfg.client_secret.reveal())
-                                                   : basic_authorization(cfg.client_id, cfg.client_secret.reveal())});
-        break;
-    case client_auth_method::client_secret_post:
-        append_param(req.body, "client_id", cfg.client_id);
-        append_param(req.body, "client_secret", cfg.client_secret.reveal());
-        break;
-    case client_auth_method::client_secret_jwt:
-    case client_auth_method::private_key_jwt: { // RFC 7523 §2.2
-        assertion_claims claims{cfg.client_id, cfg.token_endpoint, in.now, cfg.client_assertion_lifetime};
-        auto assertion = cfg.auth_method == client_auth_method::private_key_jwt
-                             ? make_client_assertion(*cfg.client_key, claims)
-                             : make_client_assertion(cfg.client_secret.reveal(), claims);
-        if (!assertion)
-            return fail<token_request>(diag, assertion.error(), "client assertion signing failed");
-        append_param(req.body, "client_id", cfg.client_id);
-        append_param(req.body, "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-        append_param(req.body, "client_assertion", *assertion);
-        break;
-    }
-    case client_auth_method::tls_client_auth: // RFC 8705 §2: the certificate authenticates
-        append_param(req.body, "client_id", cfg.client_id);
-        break;
-    default:
-        return fail<token_request>(diag, error::unsupported_auth_method, "auth_config.auth_method");
-    }
+    if (auto ec = append_client_authentication(req, cfg, in, diag))
+        return ec;
     return req;
 }
 
@@ -336,7 +415,20 @@ boost::system::result<server_metadata> parse_discovery_document(std::string_view
     };
     read_list("token_endpoint_auth_methods_supported", md.token_endpoint_auth_methods_supported);
     read_list("grant_types_supported", md.grant_types_supported);
+    if (const auto* aliases = obj.if_contains("mtls_endpoint_aliases"); aliases && aliases->is_object())
+        if (const auto* alias = aliases->get_object().if_contains("token_endpoint"); alias && alias->is_string()) {
+            diagnostics adiag;
+            if (parse_endpoint(alias->get_string(), allow_insecure_http_on_loopback, adiag))
+                md.mtls_token_endpoint = std::string_view(alias->get_string());
+        }
     return md;
+}
+
+const std::string& token_endpoint_for(const server_metadata& md, client_auth_method method) noexcept
+{
+    const bool mutual_tls = method == client_auth_method::tls_client_auth ||
+                            method == client_auth_method::self_signed_tls_client_auth;
+    return mutual_tls && !md.mtls_token_endpoint.empty() ? md.mtls_token_endpoint : md.token_endpoint;
 }
 
 std::optional<client_auth_method> choose_auth_method(const std::vector<std::string>& supported, const auth_config& cfg)
@@ -351,8 +443,9 @@ std::optional<client_auth_method> choose_auth_method(const std::vector<std::stri
     };
     const bool has_secret = !cfg.client_secret.empty();
     const std::pair<client_auth_method, bool> preference[] = {
-        {client_auth_method::private_key_jwt, cfg.client_key != nullptr},
+        {client_auth_method::private_key_jwt, cfg.client_key != nullptr || !cfg.client_assertion.empty()},
         {client_auth_method::tls_client_auth, !cfg.tls.client_certificate_file.empty()},
+        {client_auth_method::self_signed_tls_client_auth, !cfg.tls.client_certificate_file.empty()},
         {client_auth_method::client_secret_basic, has_secret},
         {client_auth_method::client_secret_post, has_secret},
         {client_auth_method::client_secret_jwt, has_secret},
@@ -387,6 +480,8 @@ boost::system::result<grant_type> resolve_grant(grant_type configured, const act
         if (subject.empty() || is_system_identity(subject))
             return grant_type::client_credentials;
         return grant_type::token_exchange;
+    case grant_type::jwt_bearer:
+        return grant_type::jwt_bearer;
     }
     return fail<grant_type>(diag, error::unsupported_grant, "auth_config.grant");
 }

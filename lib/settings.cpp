@@ -1,4 +1,5 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#include <tetrapak/dpop.hpp>
 #include <tetrapak/error.hpp>
 #include <tetrapak/protocol.hpp>
 #include <tetrapak/settings.hpp>
@@ -114,6 +115,8 @@ std::optional<grant_type> parse_grant_type(std::string_view s) noexcept
         return grant_type::automatic;
     if (is("inherited"))
         return grant_type::inherited;
+    if (is("jwtbearer"))
+        return grant_type::jwt_bearer;
     return std::nullopt;
 }
 
@@ -128,6 +131,89 @@ std::optional<basic_credentials_encoding> parse_basic_credentials_encoding(std::
         return basic_credentials_encoding::automatic;
     return std::nullopt;
 }
+
+namespace {
+
+/// One configuration level of a resolution, with the key prefix it is read from.
+struct level {
+    const auth_settings* auth;
+    std::string path;
+};
+/// The levels, nearest first: endpoint, service, services, root.
+using level_chain = std::vector<level>;
+
+/// The nearest level that sets `member`, or null.
+template <class T>
+const level* nearest(const level_chain& chain, std::optional<T> auth_settings::*member)
+{
+    for (auto& l : chain)
+        if ((l.auth->*member).has_value())
+            return &l;
+    return nullptr;
+}
+
+/// The assertion files of workload identity. A client assertion file makes the
+/// method private_key_jwt unless an AuthMethod is set at a nearer level.
+error_code resolve_assertion_files(auth_config& cfg, const level_chain& chain,
+                                   const std::function<const char*(const char*)>& getenv, diagnostics& diag)
+{
+    if (const level* file = nearest(chain, &auth_settings::client_assertion_file)) {
+        const assertion_file_setting& f = *file->auth->client_assertion_file;
+        cfg.client_assertion.file = f.path;
+        if (!f.variable.empty()) {
+            const char* value = getenv ? getenv(f.variable.c_str()) : nullptr;
+            if (!value || !*value) {
+                std::string m = file->path;
+                m += ":ClientAssertionFileVariable: the environment variable ";
+                m += f.variable;
+                m += value ? " is empty" : " is not set";
+                return fail<void>(diag, error::config_invalid_value, m).error();
+            }
+            cfg.client_assertion.file = value;
+        }
+        const level* method = nearest(chain, &auth_settings::auth_method);
+        if (!method || file <= method) // the same vector: nearer is earlier
+            cfg.auth_method = client_auth_method::private_key_jwt;
+    }
+    if (const level* l = nearest(chain, &auth_settings::jwt_bearer_assertion_file))
+        cfg.jwt_bearer_assertion.file = *l->auth->jwt_bearer_assertion_file;
+    if (const level* l = nearest(chain, &auth_settings::jwt_bearer_subject))
+        cfg.jwt_bearer_subject = *l->auth->jwt_bearer_subject;
+    return {};
+}
+
+/// DPoP: on with DPoP, or with a DPoPKeyFile unless a DPoP at a level at least
+/// as near says otherwise. The proof key is loaded (or, for an algorithm other
+/// than ES256 without a file, generated) here, so a bad key fails at start-up.
+error_code resolve_dpop(auth_config& cfg, const level_chain& chain, diagnostics& diag)
+{
+    const level* key_file = nearest(chain, &auth_settings::dpop_key_file);
+    const level* flag = nearest(chain, &auth_settings::dpop);
+    const level* algorithm = nearest(chain, &auth_settings::dpop_algorithm);
+    cfg.dpop.enabled = (flag && (!key_file || flag <= key_file)) ? *flag->auth->dpop : key_file != nullptr;
+    if (!cfg.dpop.enabled)
+        return {};
+    const std::string alg = algorithm ? *algorithm->auth->dpop_algorithm : std::string();
+    diagnostics key_diag;
+    boost::system::result<std::shared_ptr<const dpop_key>> key = std::shared_ptr<const dpop_key>();
+    std::string key_name;
+    if (key_file) {
+        key = dpop_key::load_pem_file(*key_file->auth->dpop_key_file, alg, key_diag);
+        key_name = key_file->path + ":DPoPKeyFile";
+    } else if (!alg.empty() && alg != "ES256") {
+        key = dpop_key::generate(alg, key_diag);
+        key_name = algorithm->path + ":DPoPAlgorithm";
+    }
+    if (!key) {
+        key_name += ": ";
+        key_name += key_diag.client_message();
+        return fail<void>(diag, key.error(), key_name).error();
+    }
+    cfg.dpop.key = std::move(*key);
+    return {};
+}
+
+} // namespace
 
 boost::system::result<runtime_environment>
 tetrapak_settings::effective_environment(const std::function<const char*(const char*)>& getenv,
@@ -151,12 +237,7 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
                                                               const std::function<const char*(const char*)>& getenv,
                                                               diagnostics& diag) const
 {
-    // The levels, nearest first, with the key prefix each one is read from.
-    struct level {
-        const auth_settings* auth;
-        std::string path;
-    };
-    std::vector<level> chain;
+    level_chain chain;
     std::string configured_service;
     if (!service_name.empty()) {
         auto svc = find_ci(service, service_name);
@@ -181,10 +262,8 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
     chain.push_back({&root, "TetraPak"});
 
     auto first = [&](auto member) -> decltype(&(root.*member)) {
-        for (auto& l : chain)
-            if ((l.auth->*member).has_value())
-                return &(l.auth->*member);
-        return nullptr;
+        const level* l = nearest(chain, member);
+        return l ? &(l->auth->*member) : nullptr;
     };
     auto looked_at = [&](std::string_view key) {
         std::string keys;
@@ -221,6 +300,12 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
         cfg.resource = **v;
 
     const bool needs_credentials = cfg.grant != grant_type::none;
+    if (needs_credentials) {
+        if (auto ec = resolve_assertion_files(cfg, chain, getenv, diag))
+            return ec;
+        if (auto ec = resolve_dpop(cfg, chain, diag))
+            return ec;
+    }
     bool from_provider = false;
     if (needs_credentials && secrets_provider) {
         if (auto creds = secrets_provider(configured_service)) {
@@ -234,7 +319,10 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
         if (cfg.client_id.empty())
             return fail<auth_config>(diag, error::missing_client_id,
                                      from_provider ? provider_detail + "client_id" : looked_at("ClientId"));
-        if (cfg.client_secret.empty())
+        const bool secret_based = cfg.auth_method == client_auth_method::client_secret_basic ||
+                                  cfg.auth_method == client_auth_method::client_secret_post ||
+                                  cfg.auth_method == client_auth_method::client_secret_jwt;
+        if (secret_based && cfg.client_secret.empty())
             return fail<auth_config>(diag, error::missing_client_secret,
                                      from_provider ? provider_detail + "client_secret" : looked_at("ClientSecret"));
     }

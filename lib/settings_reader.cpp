@@ -64,6 +64,16 @@ bool is_token(std::string_view s) noexcept
 }
 
 
+/// A portable environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+bool is_environment_name(std::string_view s) noexcept
+{
+    if (s.empty() || (s.front() >= '0' && s.front() <= '9'))
+        return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
 /// "[d.]hh:mm[:ss[.fffffff]]" or "d:hh:mm:ss[.fffffff]" (.NET TimeSpan), whole seconds.
 std::optional<std::int64_t> parse_timespan(std::string_view s) noexcept
 {
@@ -176,6 +186,23 @@ private:
         return s;
     }
 
+    // A boolean setting: true/false, or the strings "true"/"false" (any case,
+    // as environment variables give them); nullopt for null or "".
+    std::optional<bool> bool_of(const boost::json::value& v, const std::string& path, error_code& ec)
+    {
+        if (v.is_bool())
+            return v.get_bool();
+        auto s = string_of(v, path, ec);
+        if (!s)
+            return std::nullopt;
+        if (iequals(trim(*s), "true"))
+            return true;
+        if (iequals(trim(*s), "false"))
+            return false;
+        ec = fail(error::config_invalid_value, path);
+        return std::nullopt;
+    }
+
     bool url_key(std::string& out, const boost::json::value& v, const std::string& path, error_code& ec)
     {
         auto s = string_of(v, path, ec);
@@ -278,6 +305,8 @@ private:
                     a.auth_method = client_auth_method::client_secret_basic;
                 else if (f == "clientsecretpost" || f == "post")
                     a.auth_method = client_auth_method::client_secret_post;
+                else if (f == "selfsignedtlsclientauth")
+                    a.auth_method = client_auth_method::self_signed_tls_client_auth;
                 else if (!f.empty())
                     ec = fail(error::config_invalid_value, path);
             }
@@ -297,7 +326,61 @@ private:
             return plain_string(a.audience, v, prefix + ":Audience", ec);
         if (iequals(k, "Resource"))
             return plain_string(a.resource, v, prefix + ":Resource", ec);
+        return identity_key(a, k, v, prefix, ec);
+    }
+
+    /// Workload identity and DPoP keys, accepted at every level. Returns
+    /// false when `k` is not one. Files are only named here: resolve reads them.
+    bool identity_key(auth_settings& a, std::string_view k, const boost::json::value& v, const std::string& prefix,
+                      error_code& ec)
+    {
+        if (iequals(k, "ClientAssertionFile"))
+            return assertion_file(a.client_assertion_file, v, prefix + ":ClientAssertionFile", false, ec);
+        if (iequals(k, "ClientAssertionFileVariable"))
+            return assertion_file(a.client_assertion_file, v, prefix + ":ClientAssertionFileVariable", true, ec);
+        if (iequals(k, "JwtBearerAssertionFile"))
+            return plain_string(a.jwt_bearer_assertion_file, v, prefix + ":JwtBearerAssertionFile", ec);
+        if (iequals(k, "JwtBearerSubject"))
+            return plain_string(a.jwt_bearer_subject, v, prefix + ":JwtBearerSubject", ec);
+        if (iequals(k, "DPoP")) {
+            if (auto b = bool_of(v, prefix + ":DPoP", ec))
+                a.dpop = *b;
+            return true;
+        }
+        if (iequals(k, "DPoPKeyFile"))
+            return plain_string(a.dpop_key_file, v, prefix + ":DPoPKeyFile", ec);
+        if (iequals(k, "DPoPAlgorithm")) {
+            const std::string path = prefix + ":DPoPAlgorithm";
+            std::optional<std::string> text;
+            plain_string(text, v, path, ec);
+            if (!text)
+                return true;
+            std::optional<std::string_view> known;
+            for (std::string_view alg : {"ES256", "RS256", "PS256", "EdDSA"})
+                if (iequals(trim(*text), alg))
+                    known = alg;
+            if (known)
+                a.dpop_algorithm.emplace(*known);
+            else
+                ec = fail(error::config_invalid_value, path);
+            return true;
+        }
         return false;
+    }
+
+    /// "...File" (a path) or "...FileVariable" (an environment variable's name).
+    bool assertion_file(std::optional<assertion_file_setting>& out, const boost::json::value& v,
+                        const std::string& path, bool variable, error_code& ec)
+    {
+        std::optional<std::string> text;
+        plain_string(text, v, path, ec);
+        if (!text)
+            return true;
+        if (variable && !is_environment_name(*text))
+            ec = fail(error::config_invalid_value, path);
+        else
+            out = variable ? assertion_file_setting{{}, std::move(*text)} : assertion_file_setting{std::move(*text), {}};
+        return true;
     }
 
     /// The settings only the top level has. Returns false when `k` is not one.
@@ -324,18 +407,8 @@ private:
         if (iequals(k, "RequestMessageIdHeader"))
             return header_key(s.request_message_id_header, v, prefix + ":RequestMessageIdHeader", ec);
         if (iequals(k, "IsCachingAllowed")) {
-            const std::string path = prefix + ":IsCachingAllowed";
-            if (v.is_bool()) {
-                s.is_caching_allowed = v.get_bool();
-            } else if (auto str = string_of(v, path, ec)) {
-                auto t = trim(*str);
-                if (iequals(t, "true"))
-                    s.is_caching_allowed = true;
-                else if (iequals(t, "false"))
-                    s.is_caching_allowed = false;
-                else
-                    ec = fail(error::config_invalid_value, path);
-            }
+            if (auto b = bool_of(v, prefix + ":IsCachingAllowed", ec))
+                s.is_caching_allowed = *b;
             return true;
         }
         if (iequals(k, "DefaultCachingLifetime")) {

@@ -107,6 +107,30 @@ std::optional<std::int64_t> read_expires_in(const boost::json::value& v)
     return std::nullopt;
 }
 
+/// RFC 9449 §6: a DPoP token only for a request that carried a proof, and a
+/// JWT access token's cnf.jkt (when it has one) naming the proof's key. A
+/// Bearer answer to a DPoP request is accepted (§5: a server without DPoP
+/// issues Bearer tokens) and used as a Bearer token.
+error_code check_dpop_binding(const actor_token::fields& f, std::string_view jkt, diagnostics& diag)
+{
+    auto mismatch = [&](std::string_view why) {
+        access::client_message(diag).assign(why);
+        return make_error_code(error::dpop_key_mismatch);
+    };
+    if (f.token_type == "DPoP" && jkt.empty())
+        return mismatch("token_type is DPoP, but the request carried no DPoP proof");
+    auto claims = decode_jwt_payload(f.value);
+    const auto* cnf = claims ? claims->if_contains("cnf") : nullptr;
+    const auto* bound = cnf && cnf->is_object() ? cnf->get_object().if_contains("jkt") : nullptr;
+    if (!bound)
+        return {};
+    if (jkt.empty())
+        return mismatch("the access token is DPoP-bound (cnf.jkt), but the request carried no DPoP proof");
+    if (!bound->is_string() || std::string_view(bound->get_string()) != jkt)
+        return mismatch("the access token's cnf.jkt is not the proof key's thumbprint");
+    return {};
+}
+
 } // namespace
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now)
@@ -234,9 +258,13 @@ boost::system::result<actor_token> parse_token_response(const http_response_view
             f.token_type = "Bearer";
         else if (iequals(t, "n_a"))
             f.token_type = "N_A";
+        else if (iequals(t, "dpop"))
+            f.token_type = "DPoP";
         else
             return fail<actor_token>(diag, error::unsupported_token_type, "token_type");
     }
+    if (auto ec = check_dpop_binding(f, opts.dpop_jkt, diag))
+        return ec;
 
     if (const auto* ei = obj->if_contains("expires_in"); ei && !ei->is_null()) {
         auto secs = read_expires_in(*ei);

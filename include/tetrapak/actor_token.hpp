@@ -62,8 +62,11 @@ public:
 
     /// The raw token, no scheme prefix.
     std::string_view value() const noexcept;
-    /// "Bearer" (normalised case) or the server's N_A.
+    /// "Bearer", "DPoP" (normalised case) or the server's N_A.
     std::string_view token_type() const noexcept;
+    /// token_type "DPoP": the token is bound to a DPoP proof key (RFC 9449)
+    /// and is only usable with a proof made with that key.
+    bool is_dpop_bound() const noexcept;
     /// When the token stops being valid, when known.
     std::optional<clock::time_point> expires_at() const noexcept;
     /// Granted scopes (empty when the server did not say).
@@ -86,7 +89,8 @@ public:
     /// True when expired at `now` (unknown expiry: false).
     bool is_expired(clock::time_point now = clock::now()) const noexcept;
 
-    /// "Bearer <token>", the value of an Authorization header.
+    /// "Bearer <token>", or "DPoP <token>" for a DPoP-bound token: the value
+    /// of an Authorization header (a DPoP one also needs a proof: authorized_client sends it).
     std::string authorization_header() const;
 
     /// The first 8 hex digits of the SHA-256 of the token: safe to log.

@@ -104,7 +104,9 @@ public:
     ///
     /// Chooses the grant (the SDK's rules, see resolve_grant: client
     /// credentials, RFC 6749 §4.4, or token exchange, RFC 8693, of
-    /// `options.actor_token`), then performs it against the token endpoint
+    /// `options.actor_token`; or the configured RFC 7523 jwt_bearer grant with
+    /// auth_config::jwt_bearer_assertion, or one signed with client_key), then
+    /// performs it against the token endpoint
     /// over HTTPS: resolve, connect, TLS handshake (SNI, certificate and
     /// host-name verification), POST the form, read and parse the answer.
     /// A grant of `none` completes with error::no_authorization.

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <iosfwd>
 #include <string>
@@ -15,6 +16,7 @@
 namespace tetrapak {
 
 class signing_key;
+class dpop_key;
 
 /// How a token is obtained (the SDK's `GrantType`).
 enum class grant_type {
@@ -23,6 +25,9 @@ enum class grant_type {
     client_credentials, ///< RFC 6749 §4.4
     token_exchange,     ///< RFC 8693
     automatic,          ///< client credentials for system callers, token exchange for users
+    /// RFC 7523 §2.1: the assertion (auth_config::jwt_bearer_assertion, or one
+    /// signed with auth_config::client_key) is the grant
+    jwt_bearer,
 };
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705).
@@ -32,6 +37,9 @@ enum class client_auth_method {
     client_secret_jwt,   ///< RFC 7523 assertion signed with HS256 and the client secret
     private_key_jwt,     ///< RFC 7523 assertion signed with auth_config::client_key (ES256 / RS256)
     tls_client_auth,     ///< RFC 8705 mutual TLS: tls.client_certificate_file / tls.client_key_file
+    /// RFC 8705 §2.2: mutual TLS with a self-signed certificate the server
+    /// knows from the client's registration (same settings as tls_client_auth)
+    self_signed_tls_client_auth,
 };
 
 /// How client_secret_basic puts the client id and secret into the HTTP Basic
@@ -166,6 +174,39 @@ struct tls_settings {
     bool insecure_disable_verification_i_know_what_i_am_doing = false;
 };
 
+/// DPoP (RFC 9449): tokens bound to a proof key held by this process.
+///
+/// With `enabled`, every token request carries a fresh `DPoP` proof signed
+/// with `key` (or, when `key` is null, with a key the service generates in
+/// memory on first use: ES256, one per service); a server nonce
+/// (`use_dpop_nonce`) is answered once; the token is cached under the key's
+/// thumbprint; `authorized_client` sends `Authorization: DPoP` with a proof
+/// per request. The private key never leaves the process.
+struct dpop_settings {
+    bool enabled = false;
+    /// The proof key (dpop_key::load_pem_file or dpop_key::generate); null: the service's own.
+    std::shared_ptr<const dpop_key> key;
+};
+
+/// A JWT someone else makes (workload identity: a platform-issued token in a
+/// file that rotates, such as a Kubernetes projected service account token or
+/// AZURE_FEDERATED_TOKEN_FILE; or a callback). Sent as it is: never signed,
+/// never sent expired.
+struct external_assertion {
+    /// A file holding one JWT. Re-read when it changes (inode, size or
+    /// modification time) and when the copy read last is about to expire.
+    std::string file;
+    /// Called on every token request when `file` is empty; returns the JWT.
+    /// An empty string or an exception is error::client_assertion_unavailable.
+    /// Runs on the service's executor: it must not block. The cache key
+    /// cannot tell two callbacks apart: configurations that differ only in
+    /// their callback share cached tokens unless another field (e.g.
+    /// jwt_bearer_subject) differs.
+    std::function<std::string()> callback;
+
+    bool empty() const noexcept { return file.empty() && !callback; }
+};
+
 /// The authorization configuration for one client (one `TetraPak` section).
 struct auth_config {
     grant_type grant = grant_type::client_credentials;
@@ -190,6 +231,17 @@ struct auth_config {
     std::shared_ptr<const signing_key> client_key;
     /// Lifetime of a client assertion (RFC 7523 `exp` - `iat`).
     std::chrono::seconds client_assertion_lifetime{60};
+    /// private_key_jwt without client_key: the client assertion comes from
+    /// here (workload identity) instead of being signed by this process.
+    external_assertion client_assertion;
+    /// grant_type::jwt_bearer: the assertion that is the grant. Empty: one
+    /// signed with client_key (iss client_id, sub jwt_bearer_subject, aud the
+    /// token endpoint).
+    external_assertion jwt_bearer_assertion;
+    /// `sub` of a jwt_bearer assertion signed with client_key (empty: client_id).
+    std::string jwt_bearer_subject;
+    /// Sender-constrained tokens with DPoP (RFC 9449).
+    dpop_settings dpop;
     /// RFC 8707 resource indicator to send, when non-empty.
     std::string resource;
     /// Audience to request (RFC 8693 `audience`), when non-empty.

@@ -30,7 +30,7 @@ enum class error {
     // configuration loading (diagnostics::client_message() names the key, e.g. "TetraPak:Services:Orders:GrantType")
     config_parse_error,         ///< the configuration file is missing or not valid JSON
     config_invalid_value,       ///< a key has the wrong JSON type or an unusable value
-    config_unknown_grant,       ///< GrantType is not one of None, TokenExchange, ClientCredentials, Automatic, Inherited
+    config_unknown_grant,       ///< GrantType is not one of None, TokenExchange, ClientCredentials, Automatic, JwtBearer, Inherited
     config_unknown_environment, ///< Environment is not Production, Migration, Test, Staging, Development or Sandbox
     config_unknown_service,     ///< the requested service or endpoint is not configured
     config_bad_url,             ///< a URL setting is not an absolute https URL
@@ -73,6 +73,10 @@ enum class error {
     too_many_open_files,        ///< the process ran out of file descriptors (EMFILE/ENFILE); retried like a transport failure
     // interoperability (appended)
     client_refused,             ///< HTTP 401 or 403 from the token endpoint without an OAuth error (status in diagnostics); never retried
+    // sender-constrained tokens and workload identity (appended)
+    dpop_key_mismatch,          ///< a DPoP token is not bound to the proof key (cnf.jkt differs), or came without DPoP being asked for
+    client_assertion_unavailable, ///< a client or jwt_bearer assertion file is missing, unreadable, empty or not a JWT, or the callback gave none
+    client_assertion_expired,   ///< a client or jwt_bearer assertion (file or callback) has expired and no newer one is there
 };
 
 /// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).
@@ -89,6 +93,8 @@ enum class oauth_errc {
     server_error,
     temporarily_unavailable,
     other,                    ///< an error string this library does not know; see diagnostics::error()
+    invalid_dpop_proof,       ///< RFC 9449 §5: the DPoP proof was refused (appended)
+    use_dpop_nonce,           ///< RFC 9449 §8: the server wants a nonce in the DPoP proof (appended)
 };
 
 const boost::system::error_category& client_category() noexcept;

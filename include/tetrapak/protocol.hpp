@@ -58,7 +58,8 @@ struct grant_inputs {
     const actor_token* subject = nullptr;
     /// When non-empty: renew with grant_type=refresh_token (RFC 6749 §6) instead.
     std::string_view refresh_token{};
-    /// The time put into client assertions (iat/exp).
+    /// The time put into client assertions (iat/exp), and against which an
+    /// external assertion's exp is checked.
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
     /// When set: the configuration's token endpoint, already parsed by
     /// parse_endpoint with its allow_insecure_http_on_loopback (it is not
@@ -79,6 +80,7 @@ bool is_system_identity(const actor_token& t) noexcept;
 ///   system identity subject: error::system_identity_refused (before any request);
 /// - automatic -> client credentials when there is no subject or it is a
 ///   system identity, token exchange otherwise;
+/// - jwt_bearer -> jwt_bearer (RFC 7523 §2.1; the caller's token plays no part);
 /// - none -> error::no_authorization.
 boost::system::result<grant_type> resolve_grant(grant_type configured, const actor_token& subject,
                                                 diagnostics& diag);
@@ -87,6 +89,17 @@ boost::system::result<grant_type> resolve_grant(grant_type configured, const act
 /// (a fresh client assertion on every call for client_secret_jwt and
 /// private_key_jwt). Checks every value (CR/LF/NUL, scope syntax, required
 /// fields) first. `cfg.token_endpoint` must be set (after discovery).
+///
+/// private_key_jwt signs with `cfg.client_key` when set, else sends the
+/// assertion of `cfg.client_assertion` (a platform's file or a callback,
+/// checked and never sent expired: error::client_assertion_unavailable,
+/// error::client_assertion_expired); neither: error::key_load_failed.
+/// grant_type::jwt_bearer sends `assertion` from `cfg.jwt_bearer_assertion`,
+/// else one signed with `cfg.client_key` (iss client_id, sub
+/// jwt_bearer_subject or client_id, aud the token endpoint); neither:
+/// error::client_assertion_unavailable. A refresh token, when given, is used
+/// instead of any grant. self_signed_tls_client_auth sends client_id like
+/// tls_client_auth.
 boost::system::result<token_request> build_token_request(const auth_config& cfg, const grant_inputs& in,
                                                          diagnostics& diag);
 
@@ -124,6 +137,10 @@ struct parse_options {
     std::chrono::system_clock::time_point sent_at = std::chrono::system_clock::now();
     /// Lifetime when neither expires_in nor a JWT exp is given.
     std::chrono::seconds default_lifetime{300};
+    /// The thumbprint of the DPoP proof key the request carried (RFC 7638);
+    /// empty: no DPoP. A DPoP token is accepted only with it, and a JWT access
+    /// token's cnf.jkt must equal it.
+    std::string_view dpop_jkt{};
 };
 
 /// Reads a token endpoint answer: the token on 2xx (RFC 6749 §5.1), else the
@@ -138,7 +155,16 @@ struct server_metadata {
     std::string token_endpoint;
     std::vector<std::string> token_endpoint_auth_methods_supported; ///< empty: not advertised
     std::vector<std::string> grant_types_supported;                 ///< empty: not advertised
+    /// RFC 8705 §5 `mtls_endpoint_aliases.token_endpoint`: where clients that
+    /// authenticate with mutual TLS send token requests. Empty: none (or not
+    /// a usable https URL, which is ignored).
+    std::string mtls_token_endpoint;
 };
+
+/// The token endpoint a client with `method` uses (RFC 8705 §5): the mutual
+/// TLS alias for tls_client_auth and self_signed_tls_client_auth when the
+/// server has one, else the token endpoint.
+const std::string& token_endpoint_for(const server_metadata& md, client_auth_method method) noexcept;
 
 /// Reads a discovery document fetched from `discovery_url`: a 2xx JSON object
 /// with `issuer` and `token_endpoint`. The issuer must match the URL it was
@@ -151,8 +177,9 @@ boost::system::result<server_metadata> parse_discovery_document(std::string_view
                                                                  diagnostics& diag);
 
 /// The client authentication method to use with a server that advertises
-/// `supported` (empty: anything): the first of private_key_jwt (when a key is
-/// configured), tls_client_auth (when a client certificate is configured),
+/// `supported` (empty: anything): the first of private_key_jwt (when a key or
+/// a client_assertion source is configured), tls_client_auth and
+/// self_signed_tls_client_auth (when a client certificate is configured),
 /// client_secret_basic, client_secret_post, client_secret_jwt that the server
 /// lists and the configuration can perform.
 std::optional<client_auth_method> choose_auth_method(const std::vector<std::string>& supported, const auth_config& cfg);

@@ -32,11 +32,18 @@ std::optional<runtime_environment> parse_environment(std::string_view s) noexcep
 /// Production https://api.tetrapak.com, Migration https://api-mig.tetrapak.com,
 /// Development https://api-dev.tetrapak.com, Sandbox https://api-sb.tetrapak.com.
 std::string_view default_authority(runtime_environment e) noexcept;
-/// Case-insensitive: None, TokenExchange, ClientCredentials, Automatic, Inherited
-/// (also the snake_case names of grant_type).
+/// Case-insensitive: None, TokenExchange, ClientCredentials, Automatic,
+/// Inherited, JwtBearer (also the snake_case names of grant_type).
 std::optional<grant_type> parse_grant_type(std::string_view s) noexcept;
 /// Case-insensitive, '_' and '-' ignored: Rfc6749, Raw, Auto (also Automatic).
 std::optional<basic_credentials_encoding> parse_basic_credentials_encoding(std::string_view s) noexcept;
+
+/// Where an assertion file is: named directly, or by an environment variable.
+struct assertion_file_setting {
+    std::string path;     ///< "...File"
+    std::string variable; ///< "...FileVariable": the environment variable that holds the path
+    friend bool operator==(const assertion_file_setting&, const assertion_file_setting&) = default;
+};
 
 /// What may be set at each level. Unset (nullopt) inherits from the level above;
 /// `grant == grant_type::inherited` also inherits.
@@ -49,6 +56,17 @@ struct auth_settings {
     std::optional<basic_credentials_encoding> basic_credentials; ///< "BasicCredentials": Rfc6749, Raw or Auto
     std::optional<std::string> audience;
     std::optional<std::string> resource;
+    /// "ClientAssertionFile" (the path) or "ClientAssertionFileVariable" (the
+    /// name of an environment variable holding the path, e.g.
+    /// AZURE_FEDERATED_TOKEN_FILE, read by resolve): private_key_jwt with the
+    /// platform's assertion (auth_config::client_assertion). Whichever of the
+    /// two a level reads last is that level's.
+    std::optional<assertion_file_setting> client_assertion_file;
+    std::optional<std::string> jwt_bearer_assertion_file; ///< "JwtBearerAssertionFile"
+    std::optional<std::string> jwt_bearer_subject;        ///< "JwtBearerSubject"
+    std::optional<bool> dpop;                             ///< "DPoP"
+    std::optional<std::string> dpop_key_file;             ///< "DPoPKeyFile" (PEM; implies DPoP)
+    std::optional<std::string> dpop_algorithm;            ///< "DPoPAlgorithm": ES256, RS256, PS256 or EdDSA
 };
 
 struct endpoint_settings {
@@ -100,7 +118,19 @@ struct tetrapak_settings {
     /// default_authority(environment) + "/.well-known/openid-configuration".
     /// Errors: config_unknown_service, config_unknown_environment, and
     /// missing_client_id / missing_client_secret (the diagnostics name the keys
-    /// that were looked at) when the resolved grant needs credentials.
+    /// that were looked at) when the resolved grant needs credentials (a
+    /// secret only for the secret-based authentication methods).
+    ///
+    /// Workload identity: a ClientAssertionFile(Variable) in force makes the
+    /// method private_key_jwt unless an AuthMethod is set at a nearer level;
+    /// a ClientAssertionFileVariable is read through `getenv` (unset or empty:
+    /// config_invalid_value naming the key and the variable).
+    /// DPoP: enabled by DPoP, or by a DPoPKeyFile in force (DPoP false at a
+    /// level at least as near turns it off). The key file is loaded with
+    /// DPoPAlgorithm (empty: the key's own); without a file, ES256 leaves
+    /// auth_config::dpop.key null (the service generates one) and any other
+    /// algorithm generates a key here. Key problems: key_load_failed naming
+    /// the key, e.g. "TetraPak:DPoPKeyFile: the private key file cannot be opened".
     boost::system::result<auth_config> resolve(std::string_view service, std::string_view endpoint,
                                                const std::function<const char*(const char*)>& getenv,
                                                diagnostics& diag) const;
@@ -113,8 +143,11 @@ struct tetrapak_settings {
 /// auth keys are settings, "Endpoints" is an object of endpoints, and any other
 /// key with a string value is an endpoint path (the SDK's shorthand); an
 /// endpoint object has "Path" plus auth keys. "Scope" is a space-separated
-/// string or an array of strings. "AuthMethod" (client_secret_basic, ...) and
-/// "BasicCredentials" (Rfc6749, Raw, Auto) are accepted at every level.
+/// string or an array of strings. "AuthMethod" (client_secret_basic,
+/// client_secret_post, self_signed_tls_client_auth), "BasicCredentials"
+/// (Rfc6749, Raw, Auto) and the workload identity and DPoP keys
+/// (ClientAssertionFile, ClientAssertionFileVariable, JwtBearerAssertionFile,
+/// JwtBearerSubject, DPoP, DPoPKeyFile, DPoPAlgorithm) are accepted at every level.
 /// Unknown keys elsewhere are ignored.
 /// Errors name the key path, e.g. "TetraPak:Services:Orders:GrantType".
 boost::system::result<tetrapak_settings> load_settings(const boost::json::value& document, diagnostics& diag);

@@ -4,6 +4,8 @@
 #include "../detail/sha256.hpp"
 #include "../detail/token_state.hpp"
 
+#include <tetrapak/dpop.hpp>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -12,6 +14,14 @@
 #include <vector>
 
 namespace tetrapak::detail {
+
+std::string_view dpop_identity(const auth_config& cfg) noexcept
+{
+    if (!cfg.dpop.enabled)
+        return {};
+    // The service's generated key is one per service, and so is the cache.
+    return cfg.dpop.key ? cfg.dpop.key->thumbprint() : std::string_view("dpop: the service's key");
+}
 
 digest config_digest(const auth_config& cfg)
 {
@@ -35,6 +45,9 @@ digest config_digest(const auth_config& cfg)
     h.field(cfg.resource);
     h.field(cfg.subject_token_type);
     h.field(cfg.requested_token_type);
+    h.field(dpop_identity(cfg));
+    h.field(cfg.jwt_bearer_subject);
+    h.field(cfg.jwt_bearer_assertion.file);
     return h.finish();
 }
 
@@ -42,7 +55,8 @@ config_digest_memo::fields::fields(const auth_config& c)
     : token_endpoint(c.token_endpoint), discovery_document_url(c.discovery_document_url), client_id(c.client_id),
       auth_method(c.auth_method), auth_method_from_discovery(c.auth_method_from_discovery), scope(c.scope),
       resource(c.resource), audience(c.audience), subject_token_type(c.subject_token_type),
-      requested_token_type(c.requested_token_type)
+      requested_token_type(c.requested_token_type), dpop(dpop_identity(c)), jwt_bearer_subject(c.jwt_bearer_subject),
+      jwt_bearer_file(c.jwt_bearer_assertion.file)
 {
 }
 
@@ -52,7 +66,8 @@ bool config_digest_memo::fields::same_as(const auth_config& c) const noexcept
            client_id == c.client_id && auth_method == c.auth_method &&
            auth_method_from_discovery == c.auth_method_from_discovery && scope == c.scope && resource == c.resource &&
            audience == c.audience && subject_token_type == c.subject_token_type &&
-           requested_token_type == c.requested_token_type;
+           requested_token_type == c.requested_token_type && dpop == dpop_identity(c) &&
+           jwt_bearer_subject == c.jwt_bearer_subject && jwt_bearer_file == c.jwt_bearer_assertion.file;
 }
 
 digest config_digest_memo::get(const std::shared_ptr<const auth_config>& cfg)

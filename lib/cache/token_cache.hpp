@@ -31,8 +31,14 @@ using digest = std::array<unsigned char, 32>;
 /// SHA-256 over every configuration field that shapes a token: token endpoint
 /// (or, when it comes from discovery, the discovery URL), client id, client
 /// authentication method, sorted scopes, audience, resource, subject and
-/// requested token types. Unambiguous (each field is length-prefixed).
+/// requested token types, the DPoP proof key's thumbprint (a bound token is
+/// served only to its key), the jwt_bearer subject and assertion file.
+/// Unambiguous (each field is length-prefixed).
 digest config_digest(const auth_config& cfg);
+
+/// What config_digest reads of the DPoP settings: "" when off, the key's
+/// thumbprint, or a marker for the service's generated key.
+std::string_view dpop_identity(const auth_config& cfg) noexcept;
 
 /// config_digest, remembered per configuration object (the
 /// `shared_ptr<const auth_config>` of http_client_options), so that a call
@@ -52,6 +58,7 @@ private:
         bool auth_method_from_discovery = false;
         std::vector<std::string> scope;
         std::string resource, audience, subject_token_type, requested_token_type;
+        std::string dpop, jwt_bearer_subject, jwt_bearer_file;
         explicit fields(const auth_config& c);
         bool same_as(const auth_config& c) const noexcept;
     };

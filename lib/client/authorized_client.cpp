@@ -1,8 +1,11 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 //
 // authorized_client: a token from the service, the request with its
-// Authorization header, the response; after a 401, a forced token and one
-// more request.
+// Authorization header (and DPoP proof), the response; after a 401 asking for
+// a DPoP nonce, the same token with a proof using it, once; after another
+// 401, a forced token and one more request.
+
+#include "dpop_challenge.hpp"
 
 #include "../service/exchange_flight.hpp"
 #include "../service/service_impl.hpp"
@@ -70,12 +73,26 @@ private:
             return;
         }
         diag_.clear();
-        sent_token_ = !token.empty();
-        auto req = request_; // the header goes on this copy only
-        if (sent_token_)
-            req.set(http::field::authorization, token.authorization_header());
-        else
+        token_ = std::move(token);
+        send();
+    }
+
+    /// The request with the token: "DPoP <token>" and a fresh proof for a
+    /// DPoP-bound token, "Bearer <token>" and no DPoP header otherwise (RFC
+    /// 9449 §7.1: neither scheme ever goes with the other's token).
+    void send()
+    {
+        auto req = request_; // the headers go on this copy only
+        req.erase("DPoP");
+        std::optional<dpop_binding> dpop;
+        if (token_.empty())
             req.erase(http::field::authorization);
+        else
+            req.set(http::field::authorization, token_.authorization_header());
+        if (token_.is_dpop_bound()) {
+            const auto& cfg = options_.authorization.auth_config ? *options_.authorization.auth_config : *svc_->config;
+            dpop = dpop_binding{svc_->dpop_key_for(cfg), std::string(token_.value())};
+        }
         if (!options_.correlation_id.empty() && !settings_->correlation_header.empty())
             req.set(settings_->correlation_header, options_.correlation_id);
         req.target(ep_.target);
@@ -86,7 +103,21 @@ private:
                                svc_->config->connections};
         auto x = std::make_shared<http_exchange>(svc_->transport, ep_, limits, false);
         x->request = std::move(req);
+        x->dpop = std::move(dpop);
         run_exchange(std::move(x));
+    }
+
+    /// A 401 whose DPoP challenge asks for a nonce (RFC 9449 §9) that the
+    /// answer carried: the same token again with a proof using it, once.
+    bool wants_nonce_retry(const authorized_client::response_type& res) const
+    {
+        if (nonce_retried_ || !token_.is_dpop_bound() || !x_->dpop_nonce_received())
+            return false;
+        auto [first, last] = res.equal_range(http::field::www_authenticate);
+        for (auto it = first; it != last; ++it)
+            if (asks_for_dpop_nonce(it->value()))
+                return true;
+        return false;
     }
 
     void exchange_done(error_code ec) override
@@ -98,8 +129,14 @@ private:
             return;
         }
         authorized_client::response_type res = std::move(x_->response());
+        if (res.result() == http::status::unauthorized && wants_nonce_retry(res)) {
+            x_->release();
+            nonce_retried_ = true;
+            send();
+            return;
+        }
         x_->release();
-        if (res.result() == http::status::unauthorized && sent_token_ && !forced_) {
+        if (res.result() == http::status::unauthorized && !token_.empty() && !forced_) {
             forced_ = true; // the token was refused downstream: a new one, once
             fetch_token();
             return;
@@ -114,8 +151,9 @@ private:
     authorized_client::request_type request_;
     outgoing_options options_;
     diagnostics diag_; // written on the strand by the token's completion
-    bool sent_token_ = false;
+    actor_token token_; // the token of the request being sent (empty: grant none)
     bool forced_ = false;
+    bool nonce_retried_ = false;
 };
 
 } // namespace

@@ -15,11 +15,13 @@
 #include "../transport/http_exchange.hpp"
 
 #include <tetrapak/authorization_service.hpp>
+#include <tetrapak/dpop.hpp>
 
 #include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <memory>
+#include <mutex>
 
 namespace tetrapak::detail {
 
@@ -43,9 +45,32 @@ struct service_impl {
     endpoint_memo token_endpoint;
     basic_form_memo basic_forms; ///< the client_secret_basic form each endpoint and client accepted
 
+private:
+    std::once_flag own_dpop_once_;
+    std::shared_ptr<const dpop_key> own_dpop_key_; ///< written once, under own_dpop_once_
+
+public:
+
     void report(metric m, boost::system::error_code ec = {}, std::chrono::steady_clock::duration elapsed = {})
     {
         counters->report(m, ec, elapsed);
+    }
+
+    /// The DPoP proof key for `cfg`: its own, or the key this service
+    /// generates (ES256, in memory) the first time a configuration without
+    /// one asks. Null when DPoP is off, or when generating failed (the
+    /// request then fails with error::key_load_failed).
+    std::shared_ptr<const dpop_key> dpop_key_for(const auth_config& cfg)
+    {
+        if (!cfg.dpop.enabled)
+            return nullptr;
+        if (cfg.dpop.key)
+            return cfg.dpop.key;
+        std::call_once(own_dpop_once_, [this] {
+            if (auto k = dpop_key::generate("ES256"))
+                own_dpop_key_ = std::move(*k);
+        });
+        return own_dpop_key_;
     }
 
     /// The limits of an exchange made for `cfg` (the pool's settings are the service's).

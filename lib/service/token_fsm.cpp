@@ -99,6 +99,13 @@ token_action token_fsm::on_answer(const token_event& ev)
     }
     if (ev.ec == boost::asio::error::operation_aborted)
         return fail(ev.ec, nullptr);
+    if (ev.ec == oauth_errc::use_dpop_nonce && ev.dpop_nonce && !nonce_retried_) {
+        // RFC 9449 §8: the same request with the server's nonce (a fresh proof
+        // and client assertion), once, not counted against the retry budget.
+        nonce_retried_ = true;
+        --attempts_;
+        return send();
+    }
     if (ev.ec == oauth_errc::invalid_grant && refresh_ && !refresh_rejected_) {
         // RFC 6749 §6: the refresh token was refused; the original grant, once,
         // and that attempt is not counted against the retry budget.

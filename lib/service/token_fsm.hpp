@@ -3,8 +3,8 @@
 #define TETRAPAK_LIB_SERVICE_TOKEN_FSM_HPP
 
 // The sequencing of one token fetch, without I/O: discovery -> send (build,
-// exchange, parse) -> [refresh-token fallback | other Basic credentials form |
-// backoff wait -> send ...] -> succeed or fail. The driver (token_job) feeds it what happened and performs
+// exchange, parse) -> [DPoP nonce retry | refresh-token fallback | other Basic
+// credentials form | backoff wait -> send ...] -> succeed or fail. The driver (token_job) feeds it what happened and performs
 // the action it returns; cancellation is one flag on every event, so no step
 // of the driver checks for it on its own. Tested from tables in
 // test/unit/token_fsm.cpp.
@@ -56,6 +56,8 @@ struct token_event {
     boost::system::error_code ec;
     const diagnostics* diag; ///< answered: what the server said (may be null)
     bool cancelled = false;            ///< the job was told to stop before this resume
+    /// answered: the answer carried a DPoP-Nonce (kept by the transport for the next proof)
+    bool dpop_nonce = false;
     double random01;                   ///< answered: the jitter sample for a backoff
     /// start (without discovery) and discovered: the Basic forms for the
     /// configuration the requests are built from.
@@ -128,6 +130,7 @@ private:
     basic_forms basic_;
     bool raw_basic_ = false;     ///< the form the next send uses
     bool basic_switched_ = false; ///< the other form was tried (once per fetch)
+    bool nonce_retried_ = false;  ///< use_dpop_nonce was answered with the server's nonce (once per fetch)
     /// The first refusal, reported when the other form is refused too.
     boost::system::error_code refusal_ec_;
     diagnostics refusal_diag_;

@@ -95,7 +95,6 @@ void token_job::discovered(error_code ec, server_metadata md)
         access::client_message(diag_) = "discovery: " + std::string(diag_.client_message());
     if (!ec) {
         auto resolved = std::make_shared<auth_config>(*req_.cfg);
-        resolved->token_endpoint = md.token_endpoint;
         if (req_.cfg->auth_method_from_discovery) {
             auto m = choose_auth_method(md.token_endpoint_auth_methods_supported, *req_.cfg);
             if (m) {
@@ -106,6 +105,7 @@ void token_job::discovered(error_code ec, server_metadata md)
                 ec = error::unsupported_auth_method;
             }
         }
+        resolved->token_endpoint = token_endpoint_for(md, resolved->auth_method);
         resolved_ = std::move(resolved);
     }
     token_event ev{token_event::kind::discovered, ec, &diag_};
@@ -133,6 +133,10 @@ std::optional<token_event> token_job::send(const token_action& a)
         return token_event{token_event::kind::answered, req.error(), &diag_};
     auto x = std::make_shared<http_exchange>(svc_->transport, req->endpoint, svc_->limits_for(*resolved_), true);
     x->request = make_request(boost::beast::http::verb::post, req->endpoint, req->fields, std::move(req->body));
+    if (resolved_->dpop.enabled) {
+        dpop_key_ = svc_->dpop_key_for(*resolved_);
+        x->dpop = dpop_binding{dpop_key_, {}};
+    }
     run_exchange(std::move(x));
     return std::nullopt;
 }
@@ -145,6 +149,8 @@ void token_job::exchange_done(error_code ec)
     } else {
         x_->trace(step::parse, false);
         parse_options popts{x_->sent_at, resolved_->default_lifetime};
+        if (dpop_key_)
+            popts.dpop_jkt = dpop_key_->thumbprint();
         auto token = parse_token_response(view_of(x_->response()), popts, diag_);
         x_->release(); // free the body before completing
         if (token && token->is_expired(std::chrono::system_clock::now())) {
@@ -158,7 +164,9 @@ void token_job::exchange_done(error_code ec)
         }
         x_->trace(step::parse, true, ec);
     }
-    run(token_event{token_event::kind::answered, ec, &diag_, random_unit()});
+    token_event ev{token_event::kind::answered, ec, &diag_, random_unit()};
+    ev.dpop_nonce = x_->dpop_nonce_received();
+    run(ev);
 }
 
 void token_job::wait(const token_action& a)

@@ -69,6 +69,7 @@ private:
     boost::asio::steady_timer timer_;             ///< backoff
     diagnostics diag_;        ///< what the last failed step said (the failure's diagnostics)
     actor_token token_;       ///< the parsed token, until stored
+    std::shared_ptr<const dpop_key> dpop_key_; ///< the proof key of the last request (DPoP on)
     std::chrono::system_clock::time_point sent_at_{};
     std::chrono::steady_clock::time_point discovery_began_{};
     std::chrono::steady_clock::time_point began_{};

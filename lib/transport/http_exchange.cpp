@@ -442,6 +442,8 @@ struct exchange_op {
 
                 begin(step::write);
                 x.sent_at = std::chrono::system_clock::now();
+                if (error_code dpop_ec = x.sign_dpop(); dpop_ec && failed(self, dpop_ec))
+                    return;
                 x.set_deadline(to.request);
                 if (ep.tls)
                     BOOST_ASIO_CORO_YIELD http::async_write(*x.conn_->stream, x.request, std::move(self));
@@ -462,6 +464,7 @@ struct exchange_op {
                     continue;
                 if (failed(self, ec))
                     return;
+                x.keep_dpop_nonce();
                 break;
             }
 

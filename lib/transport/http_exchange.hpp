@@ -8,6 +8,7 @@
 // instantiates Beast over the TLS stream.
 
 #include "connection_pool.hpp"
+#include "dpop_nonces.hpp"
 #include "proxy_route.hpp"
 
 #include "../detail/counters.hpp"
@@ -32,6 +33,7 @@
 #include <vector>
 
 namespace boost::asio::ssl { class context; }
+namespace tetrapak { class dpop_key; }
 
 namespace tetrapak::detail {
 
@@ -41,6 +43,7 @@ struct transport_context {
     boost::asio::ssl::context* tls = nullptr; ///< outlives every exchange
     connection_pool pool;
     proxy_router proxies;
+    dpop_nonce_store dpop_nonces; ///< the latest DPoP-Nonce per origin
     event_counters* counters = nullptr; ///< connection_opened, connection_reused, tls_resumed
     trace_hook trace;                   ///< set before first use
 };
@@ -52,6 +55,14 @@ struct exchange_limits {
     std::size_t max_header = 0;
     bool insecure_skip_verify = false;
     connection_settings connections;
+};
+
+/// A request that carries a DPoP proof (RFC 9449): signed with `key` at each
+/// write, with the origin's latest nonce, and `ath` of `access_token` when
+/// that is set (a resource request; empty at a token endpoint).
+struct dpop_binding {
+    std::shared_ptr<const dpop_key> key;
+    std::string access_token;
 };
 
 /// Told when an exchange has ended, on the strand the exchange ran on.
@@ -90,6 +101,12 @@ public:
     http_request request;
     diagnostics diag; ///< transport details (TLS verification)
     std::chrono::system_clock::time_point sent_at{};
+    /// Set before start: the request carries a fresh DPoP proof, and the
+    /// answer's DPoP-Nonce is kept for the origin.
+    std::optional<dpop_binding> dpop;
+
+    /// The answer carried a DPoP-Nonce header (a new nonce to retry with).
+    bool dpop_nonce_received() const noexcept { return dpop_nonce_received_; }
 
     http_response& response() { return parser_->get(); }
     /// Frees the response (before the owner completes its callers).
@@ -117,6 +134,9 @@ private:
     const std::string& peer_port() const { return proxy_ ? proxy_->port : ep_.port; }
     bool peer_is_ip() const { return proxy_ ? proxy_->host_is_ip : ep_.host_is_ip; }
     void prepare_tunnel();
+    boost::system::error_code sign_dpop();
+    void keep_dpop_nonce();
+    std::string origin() const;
     boost::system::error_code tunnel_result(boost::system::error_code ec);
 
     void take_connection();
@@ -153,6 +173,7 @@ private:
     bool deadline_armed_ = false; ///< a wait on deadline_ is pending
     bool timed_out_ = false;      ///< the deadline passed: the socket was closed
     bool done_ = false;           ///< finished() ran
+    bool dpop_nonce_received_ = false;
 };
 
 } // namespace tetrapak::detail

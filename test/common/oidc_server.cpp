@@ -170,7 +170,7 @@ std::string oidc_server::token_endpoint() const { return issuer() + "/token"; }
 
 oidc_server::response oidc_server::request(std::string_view method, std::string_view target,
                                            std::string_view form_body, std::string_view basic_user,
-                                           std::string_view basic_password) const
+                                           std::string_view basic_password, std::string_view dpop_proof) const
 {
     namespace asio = boost::asio;
     namespace http = boost::beast::http;
@@ -189,6 +189,8 @@ oidc_server::response oidc_server::request(std::string_view method, std::string_
     }
     if (!basic_user.empty())
         req.set(http::field::authorization, basic_authorization(basic_user, basic_password));
+    if (!dpop_proof.empty())
+        req.set("DPoP", dpop_proof);
     req.prepare_payload();
     http::write(stream, req);
     boost::beast::flat_buffer buf;
@@ -196,7 +198,7 @@ oidc_server::response oidc_server::request(std::string_view method, std::string_
     http::read(stream, buf, res);
     boost::system::error_code ignored;
     stream.next_layer().close(ignored);
-    return {res.result_int(), res.body()};
+    return {res.result_int(), res.body(), std::string(res["DPoP-Nonce"])};
 }
 
 long oidc_server::stat(std::string_view name) const

@@ -35,9 +35,12 @@ public:
     struct response {
         unsigned status = 0;
         std::string body;
+        std::string dpop_nonce; ///< the DPoP-Nonce header, when sent
     };
+    /// `dpop_proof`: sent as the DPoP header when non-empty.
     response request(std::string_view method, std::string_view target, std::string_view form_body = {},
-                     std::string_view basic_user = {}, std::string_view basic_password = {}) const;
+                     std::string_view basic_user = {}, std::string_view basic_password = {},
+                     std::string_view dpop_proof = {}) const;
     /// GET /test/stats as {"token_requests", "connections", "exchange_requests", ...}.
     long stat(std::string_view name) const;
     void reset_stats() const;

@@ -2,7 +2,8 @@
 # tetrapak-token as a user runs it, against the real authorization server:
 # success (bare and --json, client credentials and token exchange, discovery),
 # a wrong secret, an unreachable server, bad flags; and --verbose, on every
-# path, never shows a secret, the subject or a token.
+# path, never shows a secret, the subject or a token. Workload identity
+# (assertion files, the jwt_bearer grant) and DPoP tokens.
 #   test/e2e/cli.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -93,5 +94,62 @@ expect_exit 2 "missing value" -- "$cli" --token-url
 expect_exit 2 "no endpoint" -- "$cli" --client-id x
 expect_exit 2 "bad auth method" -- "$cli" "${base[@]}" --auth-method magic
 expect_exit 2 "plain http to a non-loopback host" -- env TETRAPAK_CLIENT_SECRET=x "$cli" --token-url http://example.com/token --client-id basic-client
+# Workload identity: JWTs a platform would write, signed with its key ($TETRAPAK_CERTS/workload-issuer.key).
+jwt_maker=$(mktemp --suffix=.cjs)
+cat >"$jwt_maker" <<"JS"
+// node JWT_MAKER KEY_FILE ISS SUB AUD SECONDS_TO_EXP: an ES256 JWT on stdout
+const crypto = require("crypto"), fs = require("fs");
+const [keyFile, iss, sub, aud, ttl] = process.argv.slice(2);
+const key = crypto.createPrivateKey(fs.readFileSync(keyFile));
+const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const now = Math.floor(Date.now() / 1000);
+const input = part({ alg: "ES256", typ: "JWT" }) + "." +
+  part({ iss, sub, aud, jti: crypto.randomUUID(), iat: now, exp: now + Number(ttl) });
+const sig = crypto.sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+process.stdout.write(input + "." + sig.toString("base64url") + "\n");
+JS
+platform_key="$TETRAPAK_CERTS/workload-issuer.key"
+client_assertion=$(mktemp); node "$jwt_maker" "$platform_key" workload-client workload-client "$TETRAPAK_TOKEN_URL" 600 >"$client_assertion"
+grant_assertion=$(mktemp); node "$jwt_maker" "$platform_key" https://platform.tetrapak.test system:serviceaccount:orders:api "$TETRAPAK_TOKEN_URL" 600 >"$grant_assertion"
+expired_assertion=$(mktemp); node "$jwt_maker" "$platform_key" workload-client workload-client "$TETRAPAK_TOKEN_URL" -120 >"$expired_assertion"
+workload=(--token-url "$TETRAPAK_TOKEN_URL" --client-id workload-client --cacert "$TETRAPAK_CA_FILE")
+sub_of() { node -e "const j = JSON.parse(process.argv[1]); console.log(JSON.parse(Buffer.from(j.access_token.split(\".\")[1], \"base64url\")).sub)" "$1"; }
+
+expect_exit 0 "private_key_jwt from a platform file (--client-assertion-file)" -- "$cli" "${workload[@]}" --client-assertion-file "$client_assertion" --verbose
+no_leak "--client-assertion-file" "$(cat "$client_assertion")"
+expect_exit 0 "jwt_bearer with a platform assertion file" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --grant jwt_bearer --assertion-file "$grant_assertion" --json
+[ "$(sub_of "$out")" = system:serviceaccount:orders:api ] || fail "jwt_bearer token: $out"
+expect_exit 0 "jwt_bearer: --assertion-file implies the grant, with a workload client" -- "$cli" "${workload[@]}" --client-assertion-file "$client_assertion" --assertion-file "$grant_assertion" --json
+[ "$(sub_of "$out")" = system:serviceaccount:orders:api ] || fail "workload jwt_bearer token: $out"
+expect_exit 0 "jwt_bearer signed with --key for --subject" -- "$cli" --token-url "$TETRAPAK_TOKEN_URL" --cacert "$TETRAPAK_CA_FILE" --client-id jwt-es256-client --auth-method private_key_jwt --key "$TETRAPAK_CERTS/client-jwt-es256.key" --grant jwt_bearer --subject alice --json
+[ "$(sub_of "$out")" = alice ] || fail "jwt_bearer --subject token: $out"
+
+missing=/nonexistent/var/run/secrets/token
+expect_exit 2 "missing client assertion file" -- "$cli" "${workload[@]}" --client-assertion-file "$missing"
+grep -qF "$missing" <<<"$err" || fail "missing client assertion file: the file is not named: $err"
+grep -q "not found" <<<"$err" || fail "missing client assertion file: no reason: $err"
+expect_exit 2 "missing jwt_bearer assertion file" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --grant jwt_bearer --assertion-file "$missing"
+grep -qF "$missing" <<<"$err" || fail "missing jwt_bearer assertion file: the file is not named: $err"
+expect_exit 2 "expired client assertion file" -- "$cli" "${workload[@]}" --client-assertion-file "$expired_assertion"
+grep -q "expired" <<<"$err" || fail "expired client assertion file: not said: $err"
+no_leak "expired client assertion file" "$(cat "$expired_assertion")"
+expect_exit 2 "jwt_bearer without an assertion or key" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --grant jwt_bearer
+expect_exit 2 "--key and --client-assertion-file together" -- "$cli" "${workload[@]}" --client-assertion-file "$client_assertion" --key "$TETRAPAK_CERTS/client-jwt-es256.key"
+
+# DPoP (RFC 9449): the token is bound to a proof key and says so.
+dpop_type() { node -e "const j = JSON.parse(process.argv[1]); if (j.token_type !== \"DPoP\") process.exit(1)" "$1"; }
+expect_exit 0 "DPoP token (--dpop)" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop --json
+dpop_type "$out" || fail "--dpop: not a DPoP token: $out"
+expect_exit 0 "DPoP token, bare" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop
+grep -q "token_type DPoP" <<<"$err" || fail "--dpop: the token type is not shown: $err"
+expect_exit 0 "DPoP with --dpop-key" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop-key "$TETRAPAK_CERTS/client-jwt-es256.key" --json
+dpop_type "$out" || fail "--dpop-key: not a DPoP token: $out"
+expect_exit 0 "DPoP with --dpop-alg EdDSA" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop-alg EdDSA --json
+dpop_type "$out" || fail "--dpop-alg EdDSA: not a DPoP token: $out"
+expect_exit 2 "--dpop-key that does not exist" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop-key "$missing"
+grep -qF "$missing" <<<"$err" || fail "--dpop-key: the file is not named: $err"
+expect_exit 2 "--dpop-alg unknown" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop-alg HS256
+rm -f "$jwt_maker" "$client_assertion" "$grant_assertion" "$expired_assertion"
+
 echo "all CLI checks passed"
 ' "$cli"

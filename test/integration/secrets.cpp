@@ -21,8 +21,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -366,6 +372,88 @@ BOOST_AUTO_TEST_CASE(no_secret_or_token_in_any_output)
     }
     // No JWT (a token, a subject, a client assertion) in any form: a JWS starts with base64url("{\"").
     BOOST_TEST(printed.find("eyJ") == std::string::npos);
+    BOOST_TEST(printed.find("PRIVATE KEY") == std::string::npos);
+}
+
+namespace {
+
+/// A new EC P-256 key as PEM in a file of its own (for dpop_key::load_pem_file).
+std::string write_ec_key(const std::string& path)
+{
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"),
+                                                             &EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "w"), &BIO_free);
+    BOOST_TEST_REQUIRE((pkey && bio));
+    BOOST_TEST_REQUIRE(PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
+    bio.reset();
+    std::ifstream in(path);
+    std::string line, body;
+    while (std::getline(in, line))
+        if (line.rfind("-----", 0) != 0)
+            body += line;
+    return body;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(no_dpop_key_proof_nonce_or_bound_token_in_any_output)
+{
+    static test::oidc_server server({.extra_args = {"--dpop-nonce"}});
+    leak_check leaks;
+    const std::string key_file = test::cert_dir() + "/secrets-dpop.pem";
+    const std::string key_body = write_ec_key(key_file);
+    for (std::size_t i = 0; i + 16 <= key_body.size(); i += 16)
+        leaks.secret(key_body.substr(i, 16)); // any piece of the private key
+    leaks.secret("dpop-secret");
+
+    captured_stdio stdio;
+    asio::io_context ctx;
+    int ok = 0;
+    {
+        diagnostics d;
+        auto key = dpop_key::load_pem_file(key_file, "", d);
+        BOOST_TEST_REQUIRE(key.has_value(), d);
+        leaks.text << "key: " << **key << " jwk: " << (*key)->public_jwk() << '\n';
+        auto cfg = test::basic_client(server);
+        cfg.client_id = "dpop-client";
+        cfg.client_secret = "dpop-secret";
+        cfg.resource = "urn:tetrapak:test-api";
+        cfg.dpop.enabled = true;
+        cfg.dpop.key = *key;
+        leaks.text << "config: " << cfg << '\n';
+        authorization_service auth(ctx.get_executor(), cfg);
+        leaks.watch(auth);
+        auto first = leaks.call(ctx, auth); // the nonce dance: use_dpop_nonce, then the token
+        ok += !first->ec && first->token.is_dpop_bound();
+        http_client_options forced;
+        forced.force_authorization = true;
+        ok += !leaks.call(ctx, auth, forced)->ec; // a refresh with a proof
+    }
+    { // a server that asks for a nonce forever: the failure path, with nonces in the answers
+        std::atomic<int> requests{0};
+        test::fault_server fs(test::serving(requests, [](int n) {
+            return test::http("400 Bad Request", R"({"error":"use_dpop_nonce","error_description":"nonce please"})",
+                              "DPoP-Nonce: canary-nonce-value-" + std::to_string(n) + "\r\n");
+        }));
+        leaks.secret("canary-nonce-value-1");
+        leaks.secret("canary-nonce-value-2");
+        auto cfg = test::fault_client(fs.url());
+        cfg.dpop.enabled = true;
+        authorization_service auth(ctx.get_executor(), cfg);
+        leaks.watch(auth);
+        ok += leaks.call(ctx, auth)->ec == oauth_errc::use_dpop_nonce;
+    }
+    const std::string printed = leaks.text.str() + stdio.release();
+    std::remove(key_file.c_str());
+
+    BOOST_TEST(ok == 3);
+    BOOST_TEST(printed.find("DPoP") != std::string::npos); // the token type is printed
+    BOOST_TEST(printed.find("nonce please") != std::string::npos); // the server's description is kept
+    for (const auto& s : leaks.secrets) {
+        const auto at = printed.find(s);
+        BOOST_TEST(at == std::string::npos, "a secret of " << s.size() << " characters appears at offset " << at);
+    }
+    BOOST_TEST(printed.find("eyJ") == std::string::npos); // no proof, bound token or assertion (a JWS)
     BOOST_TEST(printed.find("PRIVATE KEY") == std::string::npos);
 }
 

@@ -20,6 +20,15 @@
 #   other-client.pem / other-client.key  like client.pem (same subject) but signed by other-ca
 #   client-jwt-es256.key              EC P-256 private key (for private_key_jwt)
 #   client-jwt-rs256.key              RSA 2048 private key (for private_key_jwt)
+#   provider-signing.key              RSA 2048 private key: server.mjs's access token signing key
+#   client-self-signed.pem / client-self-signed.key
+#                                     self-signed client certificate (EC P-256, not issued by
+#                                     any CA); clientAuth; subject
+#                                     /O=tetrapak-asio tests/CN=mtls-self-signed-client
+#                                     (self_signed_tls_client_auth client mtls-self-signed-client)
+#   workload-issuer.key               EC P-256 private key of the simulated workload identity
+#                                     platform: signs workload-client's client assertions and
+#                                     RFC 7523 jwt-bearer grant assertions (ES256)
 set -euo pipefail
 
 if [[ $# -ne 1 || -z "$1" ]]; then
@@ -85,6 +94,12 @@ extendedKeyUsage       = clientAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
 
+[ v3_client_self_signed ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+
 # Only used by "openssl ca" to issue the expired certificate (it is the
 # OpenSSL 3.0 way to choose an arbitrary notBefore/notAfter).
 [ ca ]
@@ -139,6 +154,12 @@ make_leaf wronghost ca wrong.example v3_wronghost
 make_leaf client ca mtls-client v3_client
 make_leaf other-client other-ca mtls-client v3_client
 
+# self-signed client certificate (RFC 8705 self_signed_tls_client_auth)
+eckey "$work/client-self-signed.key"
+ossl req -config "$cnf" -new -x509 -sha256 -days 2 -key "$work/client-self-signed.key" \
+    -subj "/O=tetrapak-asio tests/CN=mtls-self-signed-client" -extensions v3_client_self_signed \
+    -set_serial "$(serial)" -out "$work/client-self-signed.pem"
+
 # expired: validity window entirely in the past (2020-01-01..2020-01-02);
 # otherwise like server.pem: signed by the trusted CA, same SANs and EKU
 eckey "$work/expired.key"
@@ -154,6 +175,8 @@ ossl ca -config "$cnf" -batch -notext -preserveDN \
 eckey "$work/client-jwt-es256.key"
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/client-jwt-rs256.key"
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/provider-signing.key"
+# the workload identity platform's signing key (workload-client, jwt-bearer grant)
+eckey "$work/workload-issuer.key"
 
 # sanity checks: the good ones verify, the bad ones fail for the right reason
 ossl verify -CAfile "$work/ca.pem" "$work/server.pem" "$work/wronghost.pem" "$work/client.pem"
@@ -165,6 +188,9 @@ fi
 if openssl verify -CAfile "$work/ca.pem" -verify_hostname localhost "$work/wronghost.pem" >>"$log" 2>&1; then
     echo "wronghost.pem unexpectedly matches localhost" >>"$log"; exit 1
 fi
+if openssl verify -CAfile "$work/ca.pem" "$work/client-self-signed.pem" >>"$log" 2>&1; then
+    echo "client-self-signed.pem unexpectedly verifies against ca.pem" >>"$log"; exit 1
+fi
 expired_out=$(openssl verify -CAfile "$work/ca.pem" "$work/expired.pem" 2>&1 || true)
 echo "$expired_out" >>"$log"
 if [[ $expired_out != *"certificate has expired"* ]]; then
@@ -173,7 +199,8 @@ fi
 
 chmod 600 "$work"/*.key
 chmod 644 "$work"/*.pem
-for f in ca other-ca server other-server wronghost expired client other-client; do
+for f in ca other-ca server other-server wronghost expired client other-client client-self-signed; do
     mv -f "$work/$f.pem" "$work/$f.key" "$out/"
 done
-mv -f "$work/client-jwt-es256.key" "$work/client-jwt-rs256.key" "$work/provider-signing.key" "$out/"
+mv -f "$work/client-jwt-es256.key" "$work/client-jwt-rs256.key" "$work/provider-signing.key" \
+    "$work/workload-issuer.key" "$out/"

@@ -5,10 +5,18 @@
 #
 # Generates certificates into a temporary directory, starts server.mjs the
 # way the C++ harness does (stdin is a pipe held by us, stdout carries the
-# READY line), runs HTTP checks with node's https module (no curl needed),
-# checks the alternative server certificates are rejected for the right
-# reason, and checks the server exits with status 0 on stdin EOF and on
-# SIGTERM. Prints PASS/FAIL per check; exits non-zero if anything failed.
+# READY line), runs HTTP checks with node's https module (no curl needed;
+# DPoP proofs are made with the jose package from node_modules), checks the
+# alternative server certificates are rejected for the right reason, and
+# checks the server exits with status 0 on stdin EOF and on SIGTERM. Prints
+# PASS/FAIL per check; exits non-zero if anything failed.
+#
+# Servers started: the default one (OAuth basics, grants, client auth); one
+# with --ttl 2 --slow-discovery; a default one for DPoP (oidc-provider's
+# client_credentials and the custom grants, DPoP-bound refresh tokens,
+# dpop-client), the RFC 7523 jwt-bearer grant, workload-client's reusable
+# client assertion and self_signed_tls_client_auth; one with --dpop-nonce;
+# one with --mtls-bound --mtls-aliases; one per alternative certificate.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,6 +102,12 @@ cat >"$tmp/lib.mjs" <<'EOF'
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+// jose from the server's node_modules (oidc-provider's dependency)
+export const jose = await import(pathToFileURL(
+  createRequire(`${process.env.SELFTEST_SERVER_DIR}/`).resolve('jose')).href);
 
 export const port = Number(process.env.SELFTEST_PORT);
 export const ttl = Number(process.env.SELFTEST_TTL);
@@ -107,6 +121,8 @@ export const USER_TOKEN = 'urn:tetrapak:test:user-token';
 export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const PLATFORM_ISSUER = 'https://platform.tetrapak.test';
 
 let failures = 0;
 export const check = (ok, name, detail = '') => {
@@ -185,6 +201,36 @@ export function clientAssertion(clientId, alg, key, overrides = {}) {
 }
 
 export const readKey = (name) => crypto.createPrivateKey(fs.readFileSync(`${certs}/${name}`));
+
+// RFC 7523 section 2.1 grant assertion from the workload platform
+// (DIR/workload-issuer.key), or from the issuer/key given in overrides
+export function platformAssertion(overrides = {}, key = readKey('workload-issuer.key'), alg = 'ES256') {
+  const iat = now();
+  return signJwt({ alg, typ: 'JWT' }, {
+    iss: PLATFORM_ISSUER,
+    sub: 'system:serviceaccount:apps:worker',
+    aud: tokenEndpoint,
+    jti: crypto.randomUUID(),
+    iat,
+    exp: iat + 300,
+    ...overrides,
+  }, key);
+}
+
+// RFC 9449 DPoP: a key pair {alg, privateKey, jwk, jkt} and proofs made with it
+export async function dpopKey(alg = 'ES256') {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const jwk = await jose.exportJWK(publicKey);
+  return { alg, privateKey, jwk, jkt: await jose.calculateJwkThumbprint(jwk) };
+}
+export function dpopProof(key, claims = {}, header = {}) {
+  return new jose.SignJWT({ htm: 'POST', htu: tokenEndpoint, jti: crypto.randomUUID(), iat: now(), ...claims })
+    .setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk, ...header })
+    .sign(key.privateKey);
+}
+// RFC 8705 x5t#S256 of a certificate file
+export const certThumbprint = (name) => crypto.hash('sha256',
+  new crypto.X509Certificate(fs.readFileSync(`${certs}/${name}`)).raw, 'base64url');
 export const mtlsAgent = (name) => new https.Agent({
   ca,
   cert: fs.readFileSync(`${certs}/${name}.pem`),
@@ -203,7 +249,7 @@ export async function verifiesWithJwks(agent, token) {
     crypto.createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s, 'base64url'));
 }
 EOF
-export SELFTEST_LIB=$tmp/lib.mjs
+export SELFTEST_LIB=$tmp/lib.mjs SELFTEST_SERVER_DIR=$here
 
 # --- main server: OAuth checks ---------------------------------------------
 
@@ -651,6 +697,430 @@ EOF
     stop_server_with term
 else
     fail "server with --ttl 2 --slow-discovery started"
+fi
+
+# --- sender-constrained tokens (DPoP, self-signed mTLS), jwt-bearer, workload identity
+
+if start_server --ttl "$ttl"; then
+    pass "server for DPoP / jwt-bearer / workload checks started"
+    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=$ttl
+    if node --input-type=module - <<'EOF'
+import * as crypto from 'node:crypto';
+import * as https from 'node:https';
+
+const {
+  ttl, ca, issuer, tokenEndpoint, check, finish, request, basic, jwtParts, jwtPayload, now, signJwt,
+  clientAssertion, readKey, mtlsAgent, verifiesWithJwks, platformAssertion, dpopKey, dpopProof,
+  TOKEN_EXCHANGE, USER_TOKEN, TT_ACCESS_TOKEN, ASSERTION_TYPE, JWT_BEARER, PLATFORM_ISSUER,
+} = await import(process.env.SELFTEST_LIB);
+
+const agent = new https.Agent({ ca, keepAlive: true });
+const newStats = ['dpop_requests', 'dpop_nonce_challenges', 'dpop_replays', 'mtls_alias_requests',
+  'jwt_bearer_requests', 'workload_auth_requests'];
+try {
+  let r = await request(agent, 'POST', '/test/reset');
+  check(r.status === 200 && newStats.every((k) => r.json?.[k] === 0), '/test/reset zeroes the new counters', r.text);
+
+  const sent = { dpop: 0, jwtBearer: 0 };
+  const token = (form, { headers = {}, via = agent, dpop } = {}) => {
+    if (dpop) sent.dpop += 1;
+    if (form.grant_type === JWT_BEARER) sent.jwtBearer += 1;
+    return request(via, 'POST', '/token', { headers: { ...headers, ...(dpop ? { dpop } : {}) }, form });
+  };
+  const auth = (id, secret) => ({ authorization: basic(id, secret) });
+  const errorIs = (res, status, error) => res.status === status && res.json?.error === error;
+  const cc = { grant_type: 'client_credentials' };
+  const api = { resource: 'urn:tetrapak:test-api' };
+  const isDpopToken = (res) => res.status === 200 && res.json?.token_type === 'DPoP'
+    && typeof res.json.access_token === 'string' && res.json.expires_in === ttl;
+  const jktOf = (res) => jwtPayload(res.json?.access_token)?.cnf?.jkt;
+
+  r = await request(agent, 'GET', '/.well-known/openid-configuration');
+  check(['ES256', 'RS256', 'PS256', 'EdDSA'].every((a) => r.json?.dpop_signing_alg_values_supported?.includes(a)),
+    'discovery dpop_signing_alg_values_supported ES256 RS256 PS256 EdDSA', JSON.stringify(r.json?.dpop_signing_alg_values_supported));
+  check(r.json?.grant_types_supported?.includes(JWT_BEARER)
+    && r.json?.token_endpoint_auth_methods_supported?.includes('self_signed_tls_client_auth')
+    && r.json?.mtls_endpoint_aliases === undefined,
+  'discovery: jwt-bearer grant, self_signed_tls_client_auth, no mtls_endpoint_aliases', r.text);
+
+  // ---- DPoP with oidc-provider's client_credentials ----
+  const es = await dpopKey('ES256');
+  const basicAuth = { headers: auth('basic-client', 'basic-secret') };
+  let proof = await dpopProof(es);
+  r = await token({ ...cc, ...api }, { ...basicAuth, dpop: proof });
+  check(isDpopToken(r) && jktOf(r) === es.jkt, 'DPoP client_credentials -> token_type DPoP, JWT cnf.jkt = key thumbprint', r.text);
+  check(typeof r.headers['dpop-nonce'] === 'string' && r.headers['dpop-nonce'].length > 0,
+    'DPoP answer carries a DPoP-Nonce header', JSON.stringify(r.headers));
+  r = await token({ ...cc, ...api }, { ...basicAuth, dpop: proof });
+  check(errorIs(r, 400, 'invalid_grant') && r.json.error_description === 'DPoP proof JWT Replay detected',
+    'replayed DPoP proof (client_credentials) -> 400 invalid_grant "DPoP proof JWT Replay detected"', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es) });
+  const opaqueDpop = r.json?.access_token;
+  check(isDpopToken(r) && jwtParts(opaqueDpop).length === 1, 'DPoP client_credentials without resource -> opaque DPoP token', r.text);
+  r = await request(agent, 'POST', '/token/introspection', { headers: auth('basic-client', 'basic-secret'), form: { token: opaqueDpop } });
+  check(r.json?.active === true && r.json?.cnf?.jkt === es.jkt && r.json?.token_type === 'DPoP',
+    'opaque DPoP token introspects with cnf.jkt, token_type DPoP', r.text);
+  for (const alg of ['RS256', 'PS256', 'EdDSA']) {
+    const key = await dpopKey(alg);
+    r = await token({ ...cc, ...api }, { ...basicAuth, dpop: await dpopProof(key) });
+    check(isDpopToken(r) && jktOf(r) === key.jkt, `DPoP proof signed ${alg} accepted`, r.text);
+  }
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, { htu: `${tokenEndpoint}?x=1#f` }) });
+  check(isDpopToken(r), 'DPoP htu with query and fragment -> accepted (compared without them)', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, { htu: `${issuer}/other` }) });
+  check(errorIs(r, 400, 'invalid_dpop_proof') && r.json.error_description === 'DPoP proof htu mismatch',
+    'DPoP htu of another URL -> 400 invalid_dpop_proof "DPoP proof htu mismatch"', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, { htm: 'GET' }) });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'DPoP htm GET -> 400 invalid_dpop_proof', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, {}, { typ: 'JWT' }) });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'DPoP typ JWT -> 400 invalid_dpop_proof', r.text);
+  const es384 = await dpopKey('ES384');
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es384) });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'DPoP alg ES384 (not enabled) -> 400 invalid_dpop_proof', r.text);
+  const other = await dpopKey('ES256');
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, {}, { jwk: other.jwk }) });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'DPoP proof not signed by its embedded jwk -> 400 invalid_dpop_proof', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, { iat: now() - 400 }) });
+  check(errorIs(r, 400, 'use_dpop_nonce') && typeof r.headers['dpop-nonce'] === 'string',
+    'DPoP iat 400 s old (no nonce) -> 400 use_dpop_nonce + DPoP-Nonce', r.text);
+  r = await token(cc, { ...basicAuth, dpop: await dpopProof(es, { iat: now() - 400, nonce: r.headers['dpop-nonce'] }) });
+  check(isDpopToken(r), '... the same with the nonce -> token', r.text);
+
+  // ---- DPoP with the custom grants ----
+  r = await token({ grant_type: USER_TOKEN, username: 'erin' },
+    { headers: auth('user-issuer', 'user-issuer-secret'), dpop: await dpopProof(es) });
+  check(isDpopToken(r) && jktOf(r) === es.jkt && jwtPayload(r.json.access_token).sub === 'erin'
+    && typeof r.headers['dpop-nonce'] === 'string',
+  'DPoP user-token -> token_type DPoP, cnf.jkt, DPoP-Nonce header', r.text);
+  const erin = r.json?.access_token;
+  check(await verifiesWithJwks(agent, erin), 'DPoP-bound user token verifies with jwks_uri key');
+  proof = await dpopProof(es);
+  r = await token({ grant_type: TOKEN_EXCHANGE, subject_token: erin, subject_token_type: TT_ACCESS_TOKEN },
+    { ...basicAuth, dpop: proof });
+  check(r.status === 200 && r.json?.token_type === 'DPoP' && jktOf(r) === es.jkt
+    && jwtPayload(r.json.access_token).act?.sub === 'basic-client', 'DPoP token exchange -> token_type DPoP, cnf.jkt', r.text);
+  r = await token({ grant_type: TOKEN_EXCHANGE, subject_token: erin, subject_token_type: TT_ACCESS_TOKEN },
+    { ...basicAuth, dpop: proof });
+  check(errorIs(r, 400, 'invalid_grant') && r.json.error_description === 'DPoP proof JWT Replay detected',
+    'replayed DPoP proof (token exchange) -> 400 invalid_grant "DPoP proof JWT Replay detected"', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'erin' },
+    { headers: auth('user-issuer', 'user-issuer-secret'), dpop: await dpopProof(es, { htu: `${issuer}/token/x` }) });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'custom grant: DPoP htu mismatch -> 400 invalid_dpop_proof', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'erin' },
+    { headers: auth('user-issuer', 'user-issuer-secret'), dpop: 'not.a.jwt' });
+  check(errorIs(r, 400, 'invalid_dpop_proof'), 'custom grant: malformed DPoP header -> 400 invalid_dpop_proof', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'erin' },
+    { headers: auth('user-issuer', 'user-issuer-secret'), dpop: await dpopProof(es, { iat: now() - 400 }) });
+  check(errorIs(r, 400, 'use_dpop_nonce') && typeof r.headers['dpop-nonce'] === 'string',
+    'custom grant: stale DPoP iat -> 400 use_dpop_nonce + DPoP-Nonce', r.text);
+
+  // ---- dpop-client (dpop_bound_access_tokens) and DPoP-bound refresh tokens ----
+  const dpopAuth = { headers: auth('dpop-client', 'dpop-secret') };
+  r = await token(cc, dpopAuth);
+  check(errorIs(r, 400, 'invalid_grant') && r.json.error_description === 'DPoP proof JWT not provided',
+    'dpop-client without DPoP proof -> 400 invalid_grant "DPoP proof JWT not provided"', r.text);
+  r = await token({ grant_type: USER_TOKEN, username: 'x' }, dpopAuth);
+  check(errorIs(r, 400, 'invalid_grant') && r.json.error_description === 'DPoP proof JWT not provided',
+    'dpop-client user-token without DPoP proof -> 400 invalid_grant "DPoP proof JWT not provided"', r.text);
+  r = await token({ ...cc, ...api, scope: 'read' }, { ...dpopAuth, dpop: await dpopProof(es) });
+  check(isDpopToken(r) && jktOf(r) === es.jkt && typeof r.json.refresh_token === 'string' && r.json.scope === 'read',
+    'dpop-client client_credentials with DPoP -> DPoP token + refresh_token', r.text);
+  let rt = r.json?.refresh_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, { ...dpopAuth, dpop: await dpopProof(other) });
+  check(errorIs(r, 400, 'invalid_grant'), 'refresh with a proof of another key -> 400 invalid_grant', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, { ...dpopAuth, dpop: await dpopProof(es) });
+  check(isDpopToken(r) && jktOf(r) === es.jkt && r.json.scope === 'read' && r.json.refresh_token !== rt,
+    'refresh with a proof of the same key -> new DPoP token, rotated refresh_token', r.text);
+  rt = r.json?.refresh_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, dpopAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'refresh of a DPoP-bound refresh token without proof -> 400 invalid_grant', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, { ...dpopAuth, dpop: await dpopProof(es) });
+  check(isDpopToken(r), 'refresh still works afterwards (refused attempts do not consume it)', r.text);
+  r = await token({ ...cc }, { headers: auth('refresh-client', 'refresh-secret'), dpop: await dpopProof(es) });
+  rt = r.json?.refresh_token;
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, { headers: auth('refresh-client', 'refresh-secret') });
+  check(errorIs(r, 400, 'invalid_grant'), 'refresh-client: refresh token obtained with DPoP needs a proof', r.text);
+  r = await token({ grant_type: 'refresh_token', refresh_token: rt }, { headers: auth('refresh-client', 'refresh-secret'), dpop: await dpopProof(es) });
+  check(isDpopToken(r) && jwtParts(r.json.access_token).length === 1, 'refresh-client: ... and gets an opaque DPoP token with it', r.text);
+
+  // ---- RFC 7523 jwt-bearer grant ----
+  const bearer = (assertion, extra = {}) => ({ grant_type: JWT_BEARER, assertion, ...extra });
+  const platform = platformAssertion();
+  r = await token(bearer(platform, { scope: 'read bogus' }), basicAuth);
+  const wb = r.json?.access_token;
+  check(r.status === 200 && r.json?.token_type === 'Bearer' && r.json.expires_in === ttl && r.json.scope === 'read'
+    && jwtPayload(wb).sub === 'system:serviceaccount:apps:worker' && jwtPayload(wb).client_id === 'basic-client'
+    && jwtPayload(wb).aud === 'urn:tetrapak:test-api' && jwtPayload(wb).iss === issuer && jwtPayload(wb).scope === 'read'
+    && jwtPayload(wb).exp - jwtPayload(wb).iat === ttl && jwtPayload(wb).cnf === undefined,
+  'jwt-bearer with a platform assertion (basic-client) -> Bearer JWT for the assertion sub', r.text);
+  check(await verifiesWithJwks(agent, wb), 'jwt-bearer token verifies with jwks_uri key');
+  r = await token(bearer(platform), basicAuth);
+  check(r.status === 200, 'the same platform assertion again -> token (assertions are reusable)', r.text);
+  r = await token(bearer(platformAssertion({ aud: issuer })), basicAuth);
+  check(r.status === 200, 'jwt-bearer assertion aud = issuer -> token', r.text);
+  r = await token(bearer(platformAssertion({ aud: ['urn:x', tokenEndpoint] }), api), basicAuth);
+  check(r.status === 200, 'jwt-bearer assertion aud = [other, token endpoint], resource = test-api -> token', r.text);
+  r = await token(bearer(platformAssertion({ iat: now() - 400, exp: now() - 10 })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant') && r.json.error_description === 'assertion expired',
+    'jwt-bearer expired assertion -> 400 invalid_grant "assertion expired"', r.text);
+  r = await token(bearer(platformAssertion({ aud: 'https://elsewhere.example/token' })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion with a foreign aud -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({}, crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion signed by a wrong key -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({ sub: undefined })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion without sub -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({ iat: now() + 120 })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion iat 120 s in the future -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({ iat: now() + 30 })), basicAuth);
+  check(r.status === 200, 'jwt-bearer assertion iat 30 s in the future -> token', r.text);
+  r = await token(bearer(platformAssertion({ exp: undefined })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion without exp -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({ iss: 'https://evil.example' })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer assertion from an unknown issuer -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion({ iss: 'basic-client' })), basicAuth);
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer iss = basic-client (no registered jwks) -> 400 invalid_grant', r.text);
+  r = await token(bearer(platform, { resource: 'urn:other:api' }), basicAuth);
+  check(errorIs(r, 400, 'invalid_target'), 'jwt-bearer resource urn:other:api -> 400 invalid_target', r.text);
+  r = await token({ grant_type: JWT_BEARER }, basicAuth);
+  check(errorIs(r, 400, 'invalid_request'), 'jwt-bearer without assertion -> 400 invalid_request', r.text);
+  r = await token(bearer(platform), { headers: auth('system-client', 'system-secret') });
+  check(errorIs(r, 400, 'invalid_request'), 'jwt-bearer by system-client -> 400 invalid_request (grant not allowed)', r.text);
+
+  const es256Key = readKey('client-jwt-es256.key');
+  const rs256Key = readKey('client-jwt-rs256.key');
+  const jwtAuth = (id, alg, key) => ({ client_assertion_type: ASSERTION_TYPE, client_assertion: clientAssertion(id, alg, key) });
+  r = await token({ ...bearer(platformAssertion({ iss: 'jwt-es256-client', sub: 'own-sub' }, es256Key)),
+    ...jwtAuth('jwt-es256-client', 'ES256', es256Key) });
+  check(r.status === 200 && jwtPayload(r.json.access_token).sub === 'own-sub'
+    && jwtPayload(r.json.access_token).client_id === 'jwt-es256-client',
+  'jwt-bearer with the client\'s own ES256 assertion (iss = client_id, jwks key) -> token', r.text);
+  r = await token({ ...bearer(platformAssertion({ iss: 'jwt-rs256-client', sub: 'own-rs' }, rs256Key, 'RS256')),
+    ...jwtAuth('jwt-rs256-client', 'RS256', rs256Key) });
+  check(r.status === 200 && jwtPayload(r.json.access_token).sub === 'own-rs', 'jwt-bearer with an own RS256 assertion -> token', r.text);
+  r = await token({ ...bearer(platformAssertion({ iss: 'jwt-rs256-client' }, es256Key)),
+    ...jwtAuth('jwt-rs256-client', 'RS256', rs256Key) });
+  check(errorIs(r, 400, 'invalid_grant'), 'jwt-bearer own assertion signed by a key not registered -> 400 invalid_grant', r.text);
+  r = await token(bearer(platformAssertion()), { ...dpopAuth, dpop: await dpopProof(es) });
+  check(isDpopToken(r) && jktOf(r) === es.jkt, 'jwt-bearer with DPoP (dpop-client) -> token_type DPoP, cnf.jkt', r.text);
+
+  // ---- workload identity: workload-client ----
+  const workloadKey = readKey('workload-issuer.key');
+  const workloadAssertion = clientAssertion('workload-client', 'ES256', workloadKey, { exp: now() + 600 });
+  const workloadAuth = { client_assertion_type: ASSERTION_TYPE, client_assertion: workloadAssertion };
+  r = await token({ ...cc, ...api, ...workloadAuth });
+  check(r.status === 200 && jwtPayload(r.json.access_token).client_id === 'workload-client',
+    'workload-client with a platform-written client assertion -> token', r.text);
+  r = await token({ ...cc, ...workloadAuth });
+  check(r.status === 200, 'workload-client reusing the same assertion (same jti) -> token', r.text);
+  r = await token({ ...bearer(platformAssertion({ sub: 'wl' })), ...workloadAuth });
+  check(r.status === 200 && jwtPayload(r.json.access_token).sub === 'wl', 'workload-client jwt-bearer, assertion reused a third time -> token', r.text);
+  r = await token({ ...bearer(platformAssertion({ iss: 'workload-client', sub: 'self' })), ...workloadAuth });
+  check(r.status === 200 && jwtPayload(r.json.access_token).sub === 'self', 'workload-client jwt-bearer with iss = workload-client -> token', r.text);
+  r = await token({ grant_type: TOKEN_EXCHANGE, subject_token: wb, subject_token_type: TT_ACCESS_TOKEN, ...workloadAuth });
+  check(r.status === 200 && jwtPayload(r.json.access_token).act?.sub === 'workload-client', 'workload-client token exchange -> token', r.text);
+  proof = await dpopProof(es);
+  r = await token({ ...cc, ...workloadAuth }, { dpop: proof });
+  check(isDpopToken(r), 'workload-client with DPoP -> DPoP token', r.text);
+  r = await token({ ...cc, ...workloadAuth }, { dpop: proof });
+  check(errorIs(r, 400, 'invalid_grant'), 'workload-client: a replayed DPoP proof is still refused', r.text);
+  r = await token({ ...cc, client_assertion_type: ASSERTION_TYPE,
+    client_assertion: clientAssertion('workload-client', 'ES256', workloadKey, { iat: now() - 300, exp: now() - 60 }) });
+  check(errorIs(r, 401, 'invalid_client'), 'workload-client with an expired assertion -> 401 invalid_client', r.text);
+  r = await token({ ...cc, client_assertion_type: ASSERTION_TYPE,
+    client_assertion: clientAssertion('workload-client', 'ES256', es256Key) });
+  check(errorIs(r, 401, 'invalid_client'), 'workload-client assertion signed by another key -> 401 invalid_client', r.text);
+  const once = jwtAuth('jwt-es256-client', 'ES256', es256Key);
+  r = await token({ ...cc, ...once });
+  const first = r.status;
+  r = await token({ ...cc, ...once });
+  check(first === 200 && errorIs(r, 401, 'invalid_client'), 'jwt-es256-client: a reused assertion is still refused', r.text);
+
+  // ---- RFC 8705 self_signed_tls_client_auth ----
+  const selfSigned = mtlsAgent('client-self-signed');
+  const ssForm = { ...cc, client_id: 'mtls-self-signed-client' };
+  r = await token({ ...ssForm, ...api }, { via: selfSigned });
+  check(r.status === 200 && r.json.token_type === 'Bearer' && jwtPayload(r.json.access_token).client_id === 'mtls-self-signed-client'
+    && jwtPayload(r.json.access_token).cnf === undefined,
+  'self_signed_tls_client_auth with client-self-signed.pem -> token (no cnf without --mtls-bound)', r.text);
+  r = await token(ssForm, { via: mtlsAgent('client') });
+  check(errorIs(r, 401, 'invalid_client'), 'self_signed_tls_client_auth with another certificate -> 401 invalid_client', r.text);
+  r = await token(ssForm, { via: new https.Agent({ ca, keepAlive: false }) });
+  check(errorIs(r, 401, 'invalid_client'), 'self_signed_tls_client_auth without a certificate -> 401 invalid_client', r.text);
+  r = await token({ ...cc, client_id: 'mtls-client' }, { via: selfSigned });
+  check(errorIs(r, 401, 'invalid_client'), 'tls_client_auth (mtls-client) with the self-signed certificate -> 401 invalid_client', r.text);
+
+  r = await request(agent, 'POST', '/mtls/token', { headers: auth('basic-client', 'basic-secret'), form: cc });
+  check(r.status === 404, 'POST /mtls/token without --mtls-aliases -> 404', `${r.status} ${r.text}`);
+
+  r = await request(agent, 'GET', '/test/stats');
+  check(r.json?.dpop_requests === sent.dpop && r.json?.jwt_bearer_requests === sent.jwtBearer,
+    `/test/stats dpop_requests, jwt_bearer_requests (${sent.dpop}, ${sent.jwtBearer})`, r.text);
+  check(r.json?.dpop_replays === 3 && r.json?.dpop_nonce_challenges === 2 && r.json?.mtls_alias_requests === 0,
+    '/test/stats dpop_replays 3, dpop_nonce_challenges 2, mtls_alias_requests 0', r.text);
+  check(r.json?.workload_auth_requests === 7, '/test/stats workload_auth_requests 7', r.text);
+} catch (err) {
+  check(false, 'DPoP / jwt-bearer / workload checks ran without exceptions', err.stack);
+}
+agent.destroy();
+finish();
+EOF
+    then :; else failures=$((failures + 1)); fi
+    stop_server_with term
+else
+    fail "server for DPoP / jwt-bearer / workload checks started"
+fi
+
+# --- --dpop-nonce: proofs must carry a server-provided nonce ------------------
+
+if start_server --dpop-nonce; then
+    pass "server with --dpop-nonce started"
+    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=300
+    if node --input-type=module - <<'EOF'
+import * as https from 'node:https';
+
+const {
+  ca, check, finish, request, basic, jwtPayload, dpopKey, dpopProof, platformAssertion, USER_TOKEN, JWT_BEARER,
+} = await import(process.env.SELFTEST_LIB);
+
+const agent = new https.Agent({ ca, keepAlive: true });
+try {
+  await request(agent, 'POST', '/test/reset');
+  const key = await dpopKey('ES256');
+  const post = (form, id, secret, dpop) => request(agent, 'POST', '/token', {
+    headers: { authorization: basic(id, secret), ...(dpop ? { dpop } : {}) }, form,
+  });
+  const cc = { grant_type: 'client_credentials', resource: 'urn:tetrapak:test-api' };
+  const challenged = (res) => res.status === 400 && res.json?.error === 'use_dpop_nonce'
+    && typeof res.headers['dpop-nonce'] === 'string' && res.headers['dpop-nonce'].length > 0;
+
+  let r = await post(cc, 'basic-client', 'basic-secret', await dpopProof(key));
+  check(challenged(r), '--dpop-nonce: proof without nonce -> 400 use_dpop_nonce + DPoP-Nonce header', `${r.text} ${JSON.stringify(r.headers)}`);
+  const nonce = r.headers['dpop-nonce'];
+  r = await post(cc, 'basic-client', 'basic-secret', await dpopProof(key, { nonce }));
+  check(r.status === 200 && r.json?.token_type === 'DPoP' && jwtPayload(r.json.access_token).cnf?.jkt === key.jkt,
+    '--dpop-nonce: retry with the nonce -> DPoP token with cnf.jkt', r.text);
+  r = await post(cc, 'basic-client', 'basic-secret', await dpopProof(key, { nonce: 'bogus-nonce' }));
+  check(challenged(r), '--dpop-nonce: invalid nonce -> 400 use_dpop_nonce + DPoP-Nonce', r.text);
+  r = await post(cc, 'basic-client', 'basic-secret');
+  check(r.status === 200 && r.json?.token_type === 'Bearer', '--dpop-nonce: request without DPoP is unaffected (Bearer)', r.text);
+
+  // the custom grants follow the same rules
+  r = await post({ grant_type: USER_TOKEN, username: 'frank' }, 'user-issuer', 'user-issuer-secret', await dpopProof(key));
+  check(challenged(r), '--dpop-nonce: user-token without nonce -> 400 use_dpop_nonce + DPoP-Nonce', r.text);
+  r = await post({ grant_type: USER_TOKEN, username: 'frank' }, 'user-issuer', 'user-issuer-secret',
+    await dpopProof(key, { nonce: r.headers['dpop-nonce'] }));
+  check(r.status === 200 && r.json?.token_type === 'DPoP' && jwtPayload(r.json.access_token).cnf?.jkt === key.jkt,
+    '--dpop-nonce: user-token with the nonce -> DPoP token', r.text);
+  r = await post({ grant_type: JWT_BEARER, assertion: platformAssertion() }, 'dpop-client', 'dpop-secret', await dpopProof(key));
+  check(challenged(r), '--dpop-nonce: jwt-bearer without nonce -> 400 use_dpop_nonce', r.text);
+  r = await post({ grant_type: JWT_BEARER, assertion: platformAssertion() }, 'dpop-client', 'dpop-secret',
+    await dpopProof(key, { nonce: r.headers['dpop-nonce'] }));
+  check(r.status === 200 && r.json?.token_type === 'DPoP', '--dpop-nonce: jwt-bearer with the nonce -> DPoP token', r.text);
+
+  r = await request(agent, 'GET', '/test/stats');
+  check(r.json?.dpop_nonce_challenges === 4 && r.json?.dpop_requests === 7 && r.json?.token_requests === 8,
+    '/test/stats dpop_nonce_challenges 4, dpop_requests 7, token_requests 8', r.text);
+} catch (err) {
+  check(false, '--dpop-nonce checks ran without exceptions', err.stack);
+}
+agent.destroy();
+finish();
+EOF
+    then :; else failures=$((failures + 1)); fi
+    stop_server_with term
+else
+    fail "server with --dpop-nonce started"
+fi
+
+# --- --mtls-bound --mtls-aliases: certificate-bound tokens, RFC 8705 aliases --
+
+if start_server --mtls-bound --mtls-aliases; then
+    pass "server with --mtls-bound --mtls-aliases started"
+    export SELFTEST_PORT=$port SELFTEST_CERTS=$tmp/certs SELFTEST_TTL=300
+    if node --input-type=module - <<'EOF'
+import * as https from 'node:https';
+
+const {
+  ca, issuer, tokenEndpoint, check, finish, request, basic, jwtParts, jwtPayload, clientAssertion, readKey,
+  mtlsAgent, certThumbprint, dpopKey, dpopProof, platformAssertion, TOKEN_EXCHANGE, USER_TOKEN,
+  TT_ACCESS_TOKEN, ASSERTION_TYPE, JWT_BEARER,
+} = await import(process.env.SELFTEST_LIB);
+
+const agent = new https.Agent({ ca, keepAlive: true });
+const aliasUrl = `${issuer}/mtls/token`;
+try {
+  await request(agent, 'POST', '/test/reset');
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+    const r = await request(agent, 'GET', path);
+    check(r.status === 200 && r.json?.mtls_endpoint_aliases?.token_endpoint === aliasUrl
+      && r.json?.token_endpoint === tokenEndpoint && r.json?.tls_client_certificate_bound_access_tokens === true,
+    `${path}: mtls_endpoint_aliases.token_endpoint = ${aliasUrl}`, r.text);
+  }
+
+  const cc = { grant_type: 'client_credentials' };
+  const api = { resource: 'urn:tetrapak:test-api' };
+  const clientPem = mtlsAgent('client');
+  const selfSigned = mtlsAgent('client-self-signed');
+  const post = (path, form, { via = agent, headers = {} } = {}) => request(via, 'POST', path, { headers, form });
+  const x5t = (res) => jwtPayload(res.json?.access_token)?.cnf?.['x5t#S256'];
+
+  let r = await post('/token', { ...cc, ...api, client_id: 'mtls-client' }, { via: clientPem });
+  check(r.status === 200 && r.json.token_type === 'Bearer' && x5t(r) === certThumbprint('client.pem'),
+    '--mtls-bound: mtls-client resource JWT carries cnf["x5t#S256"] of client.pem', r.text);
+  r = await post('/token', { ...cc, client_id: 'mtls-client' }, { via: clientPem });
+  const opaque = r.json?.access_token;
+  r = await request(agent, 'POST', '/token/introspection', {
+    headers: { authorization: basic('basic-client', 'basic-secret') }, form: { token: opaque },
+  });
+  check(jwtParts(opaque).length === 1 && r.json?.active === true && r.json?.cnf?.['x5t#S256'] === certThumbprint('client.pem'),
+    '--mtls-bound: opaque mtls-client token introspects with cnf["x5t#S256"]', r.text);
+  r = await post('/token', { ...cc, ...api, client_id: 'mtls-self-signed-client' }, { via: selfSigned });
+  check(r.status === 200 && x5t(r) === certThumbprint('client-self-signed.pem'),
+    '--mtls-bound: mtls-self-signed-client JWT carries cnf["x5t#S256"] of client-self-signed.pem', r.text);
+  const subject = (await post('/token', { grant_type: USER_TOKEN, username: 'gina' },
+    { headers: { authorization: basic('user-issuer', 'user-issuer-secret') } })).json?.access_token;
+  r = await post('/token', { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: TT_ACCESS_TOKEN,
+    client_id: 'mtls-client' }, { via: clientPem });
+  check(r.status === 200 && x5t(r) === certThumbprint('client.pem'), '--mtls-bound: token exchange by mtls-client -> cnf["x5t#S256"]', r.text);
+  r = await post('/token', { ...cc, ...api }, { headers: { authorization: basic('basic-client', 'basic-secret') } });
+  check(r.status === 200 && jwtPayload(r.json.access_token).cnf === undefined, '--mtls-bound: basic-client tokens stay unbound', r.text);
+
+  // the alias
+  r = await post('/mtls/token', { ...cc, ...api, client_id: 'mtls-client' }, { via: clientPem });
+  check(r.status === 200 && x5t(r) === certThumbprint('client.pem'), 'POST /mtls/token (mtls-client) -> bound token', r.text);
+  r = await post('/mtls/token', { ...cc, client_id: 'mtls-client' }, { via: new https.Agent({ ca, keepAlive: false }) });
+  check(r.status === 401 && r.json?.error === 'invalid_client', 'POST /mtls/token without certificate -> 401 invalid_client', r.text);
+  const key = await dpopKey();
+  r = await post('/mtls/token', cc, { headers: { authorization: basic('basic-client', 'basic-secret'), dpop: await dpopProof(key, { htu: aliasUrl }) } });
+  check(r.status === 200 && r.json.token_type === 'DPoP', 'POST /mtls/token with DPoP htu = the alias URL -> DPoP token', r.text);
+  r = await post('/mtls/token', cc, { headers: { authorization: basic('basic-client', 'basic-secret'), dpop: await dpopProof(key) } });
+  check(r.status === 400 && r.json?.error === 'invalid_dpop_proof', 'POST /mtls/token with DPoP htu = /token -> 400 invalid_dpop_proof', r.text);
+  r = await post('/mtls/token', { grant_type: USER_TOKEN, username: 'h' }, {
+    headers: { authorization: basic('user-issuer', 'user-issuer-secret'), dpop: await dpopProof(key, { htu: aliasUrl }) } });
+  check(r.status === 200 && jwtPayload(r.json.access_token).cnf?.jkt === key.jkt, 'POST /mtls/token custom grant with DPoP htu = alias -> DPoP token', r.text);
+  const es256Key = readKey('client-jwt-es256.key');
+  for (const aud of [tokenEndpoint, aliasUrl, issuer]) {
+    r = await post('/mtls/token', { ...cc, client_assertion_type: ASSERTION_TYPE,
+      client_assertion: clientAssertion('jwt-es256-client', 'ES256', es256Key, { aud }) });
+    check(r.status === 200, `POST /mtls/token private_key_jwt with aud ${aud} -> token`, r.text);
+  }
+  r = await post('/mtls/token', { grant_type: JWT_BEARER, assertion: platformAssertion({ aud: aliasUrl }) },
+    { headers: { authorization: basic('basic-client', 'basic-secret') } });
+  check(r.status === 200, 'POST /mtls/token jwt-bearer with aud = alias URL -> token', r.text);
+
+  r = await request(agent, 'GET', '/test/stats');
+  check(r.json?.mtls_alias_requests === 9 && r.json?.token_requests === 15 && r.json?.discovery_requests === 2,
+    '/test/stats mtls_alias_requests 9, token_requests 15', r.text);
+} catch (err) {
+  check(false, '--mtls-bound/--mtls-aliases checks ran without exceptions', err.stack);
+}
+agent.destroy();
+finish();
+EOF
+    then :; else failures=$((failures + 1)); fi
+    stop_server_with term
+else
+    fail "server with --mtls-bound --mtls-aliases started"
 fi
 
 # --- alternative certificates: the client must reject them ------------------

@@ -2,7 +2,8 @@
 //
 // Usage:
 //   node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME]
-//                   [--slow-discovery MS] [--verbose]
+//                   [--slow-discovery MS] [--keep-alive-ms MS] [--no-token-exchange]
+//                   [--dpop-nonce] [--mtls-bound] [--mtls-aliases] [--verbose]
 //
 //   --certs DIR    directory produced by gen-certs.sh (required)
 //   --port N       TCP port on 127.0.0.1; 0 (default) picks an ephemeral port
@@ -14,6 +15,20 @@
 //   --keep-alive-ms MS
 //                  close idle keep-alive connections after MS milliseconds
 //                  (default 5000, Node's own default)
+//   --no-token-exchange
+//                  do not support RFC 8693 token exchange at all (the grant is
+//                  unknown: unsupported_grant_type)
+//   --dpop-nonce   require a server-provided nonce in every DPoP proof: a proof
+//                  without a valid nonce is answered with 400 use_dpop_nonce and
+//                  a DPoP-Nonce header (RFC 9449 section 8)
+//   --mtls-bound   certificate-bound access tokens (RFC 8705 section 3) for
+//                  mtls-client and mtls-self-signed-client: their access tokens
+//                  carry cnf["x5t#S256"] (visible in the JWT access tokens, i.e.
+//                  resource=urn:tetrapak:test-api and the custom grants, and in
+//                  the introspection of the opaque ones)
+//   --mtls-aliases publish "mtls_endpoint_aliases": {"token_endpoint":
+//                  "https://127.0.0.1:PORT/mtls/token"} in discovery (RFC 8705
+//                  section 5) and serve POST /mtls/token as the token endpoint
 //   --verbose      log every request (and the hidden reason of every token
 //                  endpoint error) to stderr
 //
@@ -24,47 +39,124 @@
 // Startup errors are reported on stderr with a non-zero exit status.
 //
 // Clients (all with scope "read write api:all"):
-//   basic-client / basic-secret          client_secret_basic  cc, token-exchange
+//   basic-client / basic-secret          client_secret_basic  cc, token-exchange, jwt-bearer
 //   post-client / post-secret            client_secret_post   cc, token-exchange
 //   "we:ird@id/+ %" / "s3:cr@t/+ %&="    client_secret_basic  cc
 //   system-client / system-secret        client_secret_basic  cc (userType "System")
 //   user-issuer / user-issuer-secret     client_secret_basic  cc, user-token
 //   refresh-client / refresh-secret      client_secret_basic  cc, refresh_token,
 //                                                             user-token, token-exchange
+//   dpop-client / dpop-secret            client_secret_basic  cc, refresh_token, user-token,
+//                                                             token-exchange, jwt-bearer;
+//                                        dpop_bound_access_tokens: every token request
+//                                        without a DPoP proof -> 400 invalid_grant
 //   jwt-es256-client                     private_key_jwt ES256 (DIR/client-jwt-es256.key)
 //   jwt-rs256-client                     private_key_jwt RS256 (DIR/client-jwt-rs256.key)
 //   jwt-secret-client / jwt-secret-client-secret-0123456789abcdef
 //                                        client_secret_jwt HS256
 //   mtls-client                          tls_client_auth (DIR/client.pem, signed by DIR/ca.pem)
-//   the jwt-* and mtls-client clients:   cc, token-exchange
+//   mtls-self-signed-client              self_signed_tls_client_auth (DIR/client-self-signed.pem,
+//                                        self-signed, registered by its x5c in the client's jwks)
+//   workload-client                      private_key_jwt ES256 with the workload platform's
+//                                        key (DIR/workload-issuer.key) as its registered key;
+//                                        a client assertion may be REUSED while unexpired
+//                                        (federated workload identity, see below)
+//   the jwt-*, mtls-* clients:           cc, token-exchange (jwt-es256/rs256 also jwt-bearer)
+//   workload-client:                     cc, token-exchange, jwt-bearer
 //
 // Grants besides client_credentials:
 //   urn:tetrapak:test:user-token  username (required), user_type (default
 //       "User"), ttl (seconds, optional), scope (optional) -> RS256 JWT access
 //       token {iss, sub: username, aud: "urn:tetrapak:test-api", iat, exp, jti,
-//       client_id, userType[, scope]}
+//       client_id, userType[, scope][, cnf]}
 //   urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693) -> RS256 JWT
 //       access token for the subject of a JWT issued by this server, with
 //       act.sub = the authenticated client
-//   refresh_token  refresh-client's client_credentials and user-token answers
-//       carry a refresh_token; refreshing rotates it (single use)
+//   urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523 section 2.1)
+//       assertion (required), scope, resource (only urn:tetrapak:test-api) ->
+//       RS256 JWT access token {iss, sub: assertion sub, aud:
+//       "urn:tetrapak:test-api", iat, exp: iat + ttl, jti, client_id[, scope]
+//       [, cnf]}. The assertion is a JWS (ES256 or RS256) either
+//         (a) from the workload platform: iss "https://platform.tetrapak.test",
+//             signed by DIR/workload-issuer.key (ES256), or
+//         (b) from the client itself: iss = the authenticated client's id,
+//             signed by a key of its registered jwks (jwt-es256-client,
+//             jwt-rs256-client, workload-client);
+//       aud must be (or contain) the token endpoint URL or the issuer, exp in
+//       the future (otherwise invalid_grant "assertion expired"), sub
+//       non-empty, iat (optional) not more than 60 s in the future. Assertions
+//       are not replay-protected. Errors: invalid_grant with the reason as
+//       error_description.
+//   refresh_token  refresh-client's and dpop-client's client_credentials and
+//       user-token answers carry a refresh_token; refreshing rotates it
+//       (single use)
+//
+// Sender-constrained tokens:
+//   DPoP (RFC 9449) is always enabled for every client and grant: a token
+//   request with a valid DPoP header (typ dpop+jwt; alg ES256, RS256, PS256
+//   or EdDSA; embedded public jwk; htm POST; htu the token endpoint URL that
+//   was requested, i.e. .../token or .../mtls/token; iat within 300 s unless
+//   it carries a nonce; jti not seen before) gets token_type "DPoP" and
+//   JWT access tokens carry cnf.jkt (RFC 7638 thumbprint of the proof key).
+//   The custom grants validate proofs with oidc-provider's own DPoP code. A
+//   replayed jti -> 400 invalid_grant "DPoP proof JWT Replay detected"; a
+//   dpop_bound_access_tokens client without proof -> 400 invalid_grant "DPoP
+//   proof JWT not provided"; any other bad proof -> 400 invalid_dpop_proof
+//   with the reason (e.g. "DPoP proof htu mismatch"). (oidc-provider's own
+//   invalid_grant answers say only "grant request is invalid"; this server
+//   puts their hidden reason into error_description instead.)
+//   Nonces: the server sends a fresh DPoP-Nonce header with every answer to
+//   a proof that did not carry the current nonce; with --dpop-nonce a proof
+//   without a valid nonce -> 400 use_dpop_nonce + DPoP-Nonce (also for an
+//   expired nonce; a nonce stays valid for 3-4 minutes). Without
+//   --dpop-nonce, a proof without nonce whose iat is more than 300 s off ->
+//   400 use_dpop_nonce + DPoP-Nonce as well.
+//   A refresh token obtained with a DPoP proof is bound to that key (for
+//   these confidential clients too): refreshing it needs a proof of the same
+//   key (else 400 invalid_grant); the new refresh token is bound to the key
+//   of the refresh request's proof.
+//   mTLS: see --mtls-bound.
+//
+// Workload identity: workload-client authenticates with a client assertion
+// written by the platform: iss = sub = "workload-client", aud = the token
+// endpoint URL (or the issuer), exp, jti, signed ES256 with
+// DIR/workload-issuer.key. Unlike every other private_key_jwt client, the
+// same assertion (same jti) may be used for any number of token requests
+// while it is unexpired (as Kubernetes projected tokens / Azure federated
+// credentials are); an expired one -> 401 invalid_client. (DPoP proof jtis of
+// workload-client stay replay-protected.)
 //
 // Extra test endpoints (not OAuth):
 //   GET  /test/stats  -> {"token_requests", "connections", "resumed_connections",
-//                         "exchange_requests", "refresh_requests", "discovery_requests"}
+//                         "exchange_requests", "refresh_requests", "discovery_requests",
+//                         "open_connections", "max_open_connections",
+//                         "dpop_requests", "dpop_nonce_challenges", "dpop_replays",
+//                         "mtls_alias_requests", "jwt_bearer_requests",
+//                         "workload_auth_requests"}
 //   POST /test/reset  -> zeroes all counters, answers with the zeroed JSON
 //   POST /test/revoke-refresh -> invalidates every refresh token issued so
 //                        far, answers {"revoked": N}
 // token_requests counts every request (any method, any outcome) whose path
-// is the token endpoint (/token); exchange_requests / refresh_requests count
-// those of them whose grant_type is token-exchange / refresh_token (any
-// outcome, as long as the form body was parsed); connections counts TLS
-// connections that completed the handshake ('secureConnection' events),
-// resumed_connections those of them that resumed a TLS session;
-// open_connections counts TCP connections open now (the stats request's own
-// included) and max_open_connections the most open at once since the reset;
-// discovery_requests counts requests to /.well-known/openid-configuration
-// (and /.well-known/oauth-authorization-server).
+// is the token endpoint (/token, and /mtls/token with --mtls-aliases);
+// exchange_requests / refresh_requests / jwt_bearer_requests count those of
+// them whose grant_type is token-exchange / refresh_token / jwt-bearer (any
+// outcome, as long as the form body was parsed); mtls_alias_requests those
+// sent to /mtls/token; dpop_requests those carrying a DPoP header;
+// dpop_nonce_challenges those answered with error use_dpop_nonce;
+// dpop_replays those refused because the DPoP proof's jti was used before;
+// workload_auth_requests those in which workload-client authenticated
+// successfully; connections counts TLS connections that completed the
+// handshake ('secureConnection' events), resumed_connections those of them
+// that resumed a TLS session; open_connections counts TCP connections open
+// now (the stats request's own included) and max_open_connections the most
+// open at once since the reset; discovery_requests counts requests to
+// /.well-known/openid-configuration (and /.well-known/oauth-authorization-server).
+//
+// Implementation note: DPoP validation and the sender-constraint checks of
+// the custom grants import oidc-provider's internal helpers
+// (lib/helpers/validate_dpop.js, sender_constraints.js,
+// certificate_thumbprint.js), which oidc-provider hands to its own grant
+// handlers only (package.json pins the exact oidc-provider version).
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -85,7 +177,8 @@ function die(message) {
 }
 
 const usage = 'usage: node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] '
-  + '[--slow-discovery MS] [--keep-alive-ms MS] [--no-token-exchange] [--verbose]';
+  + '[--slow-discovery MS] [--keep-alive-ms MS] [--no-token-exchange] [--dpop-nonce] '
+  + '[--mtls-bound] [--mtls-aliases] [--verbose]';
 
 let args;
 try {
@@ -98,6 +191,9 @@ try {
       'slow-discovery': { type: 'string', default: '0' },
       'keep-alive-ms': { type: 'string', default: '5000' },
       'no-token-exchange': { type: 'boolean', default: false },
+      'dpop-nonce': { type: 'boolean', default: false },
+      'mtls-bound': { type: 'boolean', default: false },
+      'mtls-aliases': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
@@ -143,8 +239,30 @@ function publicJwk(name, alg) {
 }
 const es256ClientJwk = publicJwk('client-jwt-es256.key', 'ES256');
 const rs256ClientJwk = publicJwk('client-jwt-rs256.key', 'RS256');
+// the workload identity platform's key: workload-client's registered key and
+// the verification key of the platform's jwt-bearer assertions
+const workloadIssuerJwk = publicJwk('workload-issuer.key', 'ES256');
+
+// public JWK + x5c of a certificate file (self_signed_tls_client_auth)
+function certificateJwk(name) {
+  let cert;
+  try {
+    cert = new crypto.X509Certificate(readCertsFile(name));
+  } catch (err) {
+    return die(`cannot parse ${name}: ${err.message}`);
+  }
+  const jwk = cert.publicKey.export({ format: 'jwk' });
+  return { ...jwk, use: 'sig', x5c: [cert.raw.toString('base64')] };
+}
+const selfSignedClientJwk = certificateJwk('client-self-signed.pem');
 
 const { default: Provider, errors } = await import('oidc-provider');
+const jose = await import('jose');
+// oidc-provider's own DPoP / sender-constraint checks, which it hands only to
+// its built-in grant handlers (see the implementation note above)
+const { default: validateDpop, checkDpopReplay } = await import('oidc-provider/lib/helpers/validate_dpop.js');
+const { checkDpopRequired, checkMtlsCert } = await import('oidc-provider/lib/helpers/sender_constraints.js');
+const { default: certificateThumbprint } = await import('oidc-provider/lib/helpers/certificate_thumbprint.js');
 
 // --- shutdown ---------------------------------------------------------------
 
@@ -175,6 +293,7 @@ const CC = 'client_credentials';
 const REFRESH = 'refresh_token';
 const USER_TOKEN = 'urn:tetrapak:test:user-token';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 // --no-token-exchange: a server that does not know RFC 8693 (unsupported_grant_type tests).
 const TX_GRANTS = args['no-token-exchange'] ? [] : [TOKEN_EXCHANGE];
 const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
@@ -183,9 +302,20 @@ const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const EXCHANGE_DEFAULT_AUDIENCE = 'urn:tetrapak:downstream';
 const EXCHANGE_AUDIENCE_PREFIX = 'urn:tetrapak:';
 
+// RFC 7523 jwt-bearer grant: the simulated workload identity platform
+const PLATFORM_ISSUER = 'https://platform.tetrapak.test';
+const JWT_BEARER_ALGS = ['ES256', 'RS256'];
+const JWT_BEARER_MAX_IAT_SKEW = 60; // seconds an assertion's iat may lie in the future
+// the private_key_jwt client that may reuse its (platform-written) client assertion
+const WORKLOAD_CLIENT = 'workload-client';
+// DPoP proof algorithms accepted (RFC 9449)
+const DPOP_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
+
 // Subject of gen-certs.sh's client.pem ("/O=tetrapak-asio tests/CN=mtls-client")
 // as an RFC 4514 string (most specific RDN first).
 const MTLS_SUBJECT_DN = 'CN=mtls-client,O=tetrapak-asio tests';
+// RFC 8705 section 5 alias of the token endpoint (--mtls-aliases)
+const MTLS_TOKEN_PATH = '/mtls/token';
 
 // Signing key for JWT access tokens (RS256), made by gen-certs.sh for each
 // certificate directory (provider-signing.key); generated here only when it
@@ -215,7 +345,7 @@ const clients = [
     client_id: 'basic-client',
     client_secret: 'basic-secret',
     token_endpoint_auth_method: 'client_secret_basic',
-    grant_types: [CC, ...TX_GRANTS],
+    grant_types: [CC, ...TX_GRANTS, JWT_BEARER],
   },
   {
     client_id: 'post-client',
@@ -245,18 +375,25 @@ const clients = [
     grant_types: [CC, REFRESH, USER_TOKEN, ...TX_GRANTS],
   },
   {
+    client_id: 'dpop-client',
+    client_secret: 'dpop-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [CC, REFRESH, USER_TOKEN, ...TX_GRANTS, JWT_BEARER],
+    dpop_bound_access_tokens: true,
+  },
+  {
     client_id: 'jwt-es256-client',
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: 'ES256',
     jwks: { keys: [es256ClientJwk] },
-    grant_types: [CC, ...TX_GRANTS],
+    grant_types: [CC, ...TX_GRANTS, JWT_BEARER],
   },
   {
     client_id: 'jwt-rs256-client',
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: 'RS256',
     jwks: { keys: [rs256ClientJwk] },
-    grant_types: [CC, ...TX_GRANTS],
+    grant_types: [CC, ...TX_GRANTS, JWT_BEARER],
   },
   {
     client_id: 'jwt-secret-client',
@@ -270,11 +407,26 @@ const clients = [
     token_endpoint_auth_method: 'tls_client_auth',
     tls_client_auth_subject_dn: MTLS_SUBJECT_DN,
     grant_types: [CC, ...TX_GRANTS],
+    ...(args['mtls-bound'] ? { tls_client_certificate_bound_access_tokens: true } : {}),
+  },
+  {
+    client_id: 'mtls-self-signed-client',
+    token_endpoint_auth_method: 'self_signed_tls_client_auth',
+    jwks: { keys: [selfSignedClientJwk] },
+    grant_types: [CC, ...TX_GRANTS],
+    ...(args['mtls-bound'] ? { tls_client_certificate_bound_access_tokens: true } : {}),
+  },
+  {
+    client_id: WORKLOAD_CLIENT,
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: { keys: [workloadIssuerJwk] },
+    grant_types: [CC, ...TX_GRANTS, JWT_BEARER],
   },
 ].map((c) => ({ ...clientDefaults, ...c }));
 
 // clients whose client_credentials / user-token answers carry a refresh_token
-const REFRESH_CLIENTS = new Set(['refresh-client']);
+const REFRESH_CLIENTS = new Set(['refresh-client', 'dpop-client']);
 
 function resourceServerInfo(resourceIndicator) {
   if (resourceIndicator === RESOURCE) {
@@ -292,11 +444,19 @@ function resourceServerInfo(resourceIndicator) {
 // --- mutual TLS helpers -------------------------------------------------------
 
 // The client certificate of the request's TLS connection, if the client sent
+// one, whether or not it verified against DIR/ca.pem (self-signed client
+// certificates do not; self_signed_tls_client_auth compares them with the
+// client's registered x5c instead).
+function presentedCertificate(ctx) {
+  const socket = ctx.req?.socket;
+  if (typeof socket?.getPeerX509Certificate !== 'function') return undefined;
+  return socket.getPeerX509Certificate();
+}
+
+// The client certificate of the request's TLS connection, if the client sent
 // one and it verified against DIR/ca.pem.
 function peerCertificate(ctx) {
-  const socket = ctx.req?.socket;
-  if (!socket?.authorized || typeof socket.getPeerX509Certificate !== 'function') return undefined;
-  return socket.getPeerX509Certificate();
+  return ctx.req?.socket?.authorized ? presentedCertificate(ctx) : undefined;
 }
 
 // X509Certificate.subject is "O=...\nCN=..." (least specific first);
@@ -316,7 +476,7 @@ function certificateSubjectMatches(ctx, property, expected) {
   }
 }
 
-function buildConfiguration() {
+function buildConfiguration(issuer) {
   return {
     clients,
     jwks: { keys: [signingJwk] },
@@ -329,10 +489,17 @@ function buildConfiguration() {
       'client_secret_jwt',
       'private_key_jwt',
       'tls_client_auth',
+      'self_signed_tls_client_auth',
     ],
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'RS256', 'ES256'],
+      dPoPSigningAlgValues: DPOP_ALGS,
     },
+    // RFC 8705 section 5 (--mtls-aliases); oidc-provider knows the client
+    // metadata use_mtls_endpoint_aliases but not the discovery field
+    ...(args['mtls-aliases'] ? {
+      discovery: { mtls_endpoint_aliases: { token_endpoint: `${issuer}${MTLS_TOKEN_PATH}` } },
+    } : {}),
     ttl: {
       ClientCredentials: ttl,
       AccessToken: ttl,
@@ -344,6 +511,14 @@ function buildConfiguration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: {
+        enabled: true,
+        // enables DPoP-Nonce headers (and use_dpop_nonce with --dpop-nonce)
+        nonceSecret: crypto.randomBytes(32),
+        requireNonce() {
+          return args['dpop-nonce'];
+        },
+      },
       introspection: {
         enabled: true,
         async allowedPolicy() { return true; },
@@ -351,10 +526,14 @@ function buildConfiguration() {
       mTLS: {
         enabled: true,
         tlsClientAuth: true,
-        certificateBoundAccessTokens: false,
-        selfSignedTlsClientAuth: false,
+        // the clients' tls_client_certificate_bound_access_tokens (--mtls-bound)
+        certificateBoundAccessTokens: args['mtls-bound'],
+        selfSignedTlsClientAuth: true,
+        // any certificate presented: tls_client_auth additionally needs
+        // certificateAuthorized, self_signed_tls_client_auth matches the
+        // client's registered x5c, bound tokens take its thumbprint
         getCertificate(ctx) {
-          return peerCertificate(ctx)?.toString();
+          return presentedCertificate(ctx)?.toString();
         },
         certificateAuthorized(ctx) {
           return ctx.req?.socket?.authorized === true;
@@ -431,9 +610,50 @@ const asList = (value) => {
   return Array.isArray(value) ? value : [value];
 };
 
+// --- RFC 7523 jwt-bearer assertions -------------------------------------------
+
+const workloadIssuerPublicKey = crypto.createPublicKey(readCertsFile('workload-issuer.key'));
+
+// Verifies a jwt-bearer grant assertion (see the header comment) presented by
+// the authenticated client; audiences: the accepted aud values. Returns the
+// payload; throws invalid_grant naming the reason otherwise.
+async function verifyJwtBearerAssertion(assertion, client, audiences) {
+  let claims;
+  try {
+    claims = jose.decodeJwt(assertion);
+  } catch {
+    throw invalidGrant('assertion is not a JWT');
+  }
+  let key;
+  if (claims.iss === PLATFORM_ISSUER) {
+    key = workloadIssuerPublicKey;
+  } else if (claims.iss === client.clientId && client.jwks?.keys?.length) {
+    key = jose.createLocalJWKSet(client.jwks);
+  } else {
+    throw invalidGrant(`assertion issuer ${JSON.stringify(claims.iss ?? null)} is not trusted (expected `
+      + `"${PLATFORM_ISSUER}" or the client's own client_id with a registered jwks)`);
+  }
+  let payload;
+  try {
+    ({ payload } = await jose.jwtVerify(assertion, key, { algorithms: JWT_BEARER_ALGS, requiredClaims: ['exp'] }));
+  } catch (err) {
+    if (err instanceof jose.errors.JWTExpired) throw invalidGrant('assertion expired');
+    throw invalidGrant(`assertion rejected: ${err.message}`);
+  }
+  if (!asList(payload.aud).some((aud) => audiences.has(aud))) {
+    throw invalidGrant('assertion aud must be (or contain) the token endpoint URL or the issuer');
+  }
+  if (typeof payload.sub !== 'string' || !payload.sub) throw invalidGrant('assertion has no sub claim');
+  if (payload.iat !== undefined && payload.iat > nowSeconds() + JWT_BEARER_MAX_IAT_SKEW) {
+    throw invalidGrant('assertion iat is in the future');
+  }
+  return payload;
+}
+
 // --- refresh tokens (in memory, single use) ----------------------------------
 
-// value -> { clientId, scope, mint(ctx, scope) -> token response body }
+// value -> { clientId, scope, jkt (DPoP key thumbprint the refresh token is
+// bound to, or undefined), mint(client, scope, cnf) -> token response body }
 const refreshTokens = new Map();
 
 function issueRefreshToken(entry) {
@@ -453,6 +673,12 @@ const stats = {
   discovery_requests: 0,
   open_connections: 0,
   max_open_connections: 0,
+  dpop_requests: 0,
+  dpop_nonce_challenges: 0,
+  dpop_replays: 0,
+  mtls_alias_requests: 0,
+  jwt_bearer_requests: 0,
+  workload_auth_requests: 0,
 };
 
 const server = https.createServer({
@@ -491,10 +717,12 @@ server.listen(port, '127.0.0.1', async () => {
 
   let provider;
   try {
-    provider = new Provider(issuer, buildConfiguration());
+    provider = new Provider(issuer, buildConfiguration(issuer));
   } catch (err) {
     die(`provider configuration failed: ${err.stack || err}`);
   }
+
+  const tokenPath = '/token'; // default routes.token
 
   provider.on('server_error', (ctx, err) => {
     process.stderr.write(`test-server: server_error on ${ctx.method} ${ctx.path}: ${err.stack || err}\n`);
@@ -505,24 +733,99 @@ server.listen(port, '127.0.0.1', async () => {
         + `${err.error_detail ? ` (${err.error_detail})` : ''}\n`);
     });
   }
+  provider.on('grant.error', (ctx, err) => {
+    // DPoP counters (any grant, oidc-provider's or ours: both use the same checks)
+    if (err.error === 'use_dpop_nonce') stats.dpop_nonce_challenges += 1;
+    if (err.error_detail === 'DPoP proof JWT Replay detected') stats.dpop_replays += 1;
+    // oidc-provider's invalid_grant answers all say "grant request is invalid";
+    // tell the client the reason instead (the error handler has just set the
+    // body, which is serialised later)
+    if (err instanceof errors.InvalidGrant && typeof err.error_detail === 'string'
+        && ctx.body?.error === 'invalid_grant') {
+      ctx.body = { ...ctx.body, error_description: err.error_detail };
+    }
+  });
+
+  // ---- workload identity: reusable client assertions for workload-client ----
+  //
+  // oidc-provider refuses a client assertion whose jti it has seen before
+  // (ReplayDetection.unique(iss, jti, exp), called as the last step of
+  // private_key_jwt authentication). For workload-client only, the jti of
+  // the very client assertion being authenticated is let through; the
+  // assertion's signature, aud and exp are checked before this as always.
+  // DPoP proof jtis go through the same function (also with the client_id
+  // as iss) and stay replay-protected: only one call per request, with the
+  // assertion's jti, is exempted.
+  const workloadAuthenticated = new WeakSet(); // ctx
+  const { ReplayDetection } = provider;
+  const uniqueJti = ReplayDetection.unique;
+  ReplayDetection.unique = async function unique(iss, jti, exp) {
+    const ctx = Provider.ctx;
+    if (iss === WORKLOAD_CLIENT && ctx && !workloadAuthenticated.has(ctx)
+        && ctx.oidc?.client?.clientId === WORKLOAD_CLIENT
+        && typeof ctx.oidc.params?.client_assertion === 'string') {
+      let assertionJti;
+      try {
+        assertionJti = jose.decodeJwt(ctx.oidc.params.client_assertion).jti;
+      } catch {
+        assertionJti = undefined;
+      }
+      if (assertionJti === jti) {
+        workloadAuthenticated.add(ctx);
+        return true;
+      }
+    }
+    return uniqueJti.call(this, iss, jti, exp);
+  };
+
+  // --mtls-aliases: a client assertion sent to /mtls/token may name the
+  // regular token endpoint URL as aud too (oidc-provider accepts the issuer
+  // and the URL requested)
+  if (args['mtls-aliases']) {
+    const { prototype } = provider.OIDCContext;
+    const expectedAudience = prototype.clientJwtAuthExpectedAudience;
+    prototype.clientJwtAuthExpectedAudience = function clientJwtAuthExpectedAudience() {
+      return expectedAudience.call(this).add(`${issuer}${tokenPath}`);
+    };
+  }
+
+  // ---- sender constraints of the tokens minted by the custom grants ----
+  //
+  // Same checks and order as oidc-provider's client_credentials grant:
+  // validateDpop(provider, ctx) first (proof, nonce; undefined without a DPoP
+  // header), then senderConstraint(ctx, dPoP) right before minting (mTLS
+  // certificate of a certificate-bound client, DPoP jti replay, DPoP required
+  // by dpop_bound_access_tokens). Returns the cnf claim (or undefined).
+  async function senderConstraint(ctx, dPoP) {
+    const cert = checkMtlsCert(provider, ctx);
+    if (dPoP) await checkDpopReplay(provider, ctx, dPoP, ctx.oidc.client.clientId);
+    checkDpopRequired(provider, ctx, dPoP);
+    const cnf = {};
+    if (cert) cnf['x5t#S256'] = certificateThumbprint(cert);
+    if (dPoP) cnf.jkt = dPoP.thumbprint;
+    return Object.keys(cnf).length ? cnf : undefined;
+  }
+  const tokenTypeFor = (cnf) => (cnf?.jkt ? 'DPoP' : 'Bearer');
 
   // ---- access token minting shared by the grants ----
 
-  async function mintClientCredentials(client, scope, resource) {
+  async function mintClientCredentials(client, scope, resource, cnf) {
     const token = new provider.ClientCredentials({ client, scope: scope || undefined });
     if (resource) {
       token.resourceServer = new provider.ResourceServer(resource, resourceServerInfo(resource));
     }
+    if (cnf?.jkt) token.jkt = cnf.jkt;
+    if (cnf?.['x5t#S256']) token['x5t#S256'] = cnf['x5t#S256'];
     const value = await token.save();
     return {
       access_token: value,
       expires_in: token.expiration,
-      token_type: 'Bearer',
+      token_type: token.tokenType,
       ...(scope ? { scope } : {}),
     };
   }
 
-  function mintUserToken(client, username, userType, scope, lifetime) {
+  function mintUserToken(client, username, userType, scope, lifetime, cnf) {
     const iat = nowSeconds();
     const payload = {
       iss: issuer,
@@ -534,11 +837,12 @@ server.listen(port, '127.0.0.1', async () => {
       client_id: client.clientId,
       userType,
       ...(scope ? { scope } : {}),
+      ...(cnf ? { cnf } : {}),
     };
     return {
       access_token: signAccessTokenJwt(payload),
       expires_in: lifetime,
-      token_type: 'Bearer',
+      token_type: tokenTypeFor(cnf),
       ...(scope ? { scope } : {}),
     };
   }
@@ -547,6 +851,7 @@ server.listen(port, '127.0.0.1', async () => {
 
   provider.registerGrantType(USER_TOKEN, async (ctx) => {
     const { params, client } = ctx.oidc;
+    const dPoP = await validateDpop(provider, ctx);
     const { username } = params;
     if (typeof username !== 'string' || !username) {
       throw new errors.InvalidRequest("missing required parameter 'username'");
@@ -560,12 +865,14 @@ server.listen(port, '127.0.0.1', async () => {
       lifetime = Number(params.ttl);
     }
     const scope = filterScope(params.scope);
-    const body = mintUserToken(client, username, userType, scope, lifetime);
+    const cnf = await senderConstraint(ctx, dPoP);
+    const body = mintUserToken(client, username, userType, scope, lifetime, cnf);
     if (REFRESH_CLIENTS.has(client.clientId)) {
       body.refresh_token = issueRefreshToken({
         clientId: client.clientId,
         scope,
-        mint: (c, s) => mintUserToken(c, username, userType, s, lifetime),
+        jkt: dPoP?.thumbprint,
+        mint: (c, s, newCnf) => mintUserToken(c, username, userType, s, lifetime, newCnf),
       });
     }
     ctx.body = body;
@@ -578,6 +885,7 @@ server.listen(port, '127.0.0.1', async () => {
 
   if (!args['no-token-exchange']) provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
     const { params, client } = ctx.oidc;
+    const dPoP = await validateDpop(provider, ctx);
 
     if (typeof params.subject_token !== 'string' || !params.subject_token) {
       throw new errors.InvalidRequest("missing required parameter 'subject_token'");
@@ -617,6 +925,7 @@ server.listen(port, '127.0.0.1', async () => {
     }
 
     const scope = filterScope(params.scope);
+    const cnf = await senderConstraint(ctx, dPoP);
     const iat = nowSeconds();
     const exp = Math.min(iat + ttl, subject.exp);
     const payload = {
@@ -630,11 +939,12 @@ server.listen(port, '127.0.0.1', async () => {
       ...(subject.userType !== undefined ? { userType: subject.userType } : {}),
       ...(scope ? { scope } : {}),
       act: { sub: client.clientId },
+      ...(cnf ? { cnf } : {}),
     };
     ctx.body = {
       access_token: signAccessTokenJwt(payload),
       issued_token_type: TT_ACCESS_TOKEN,
-      token_type: 'Bearer',
+      token_type: tokenTypeFor(cnf),
       expires_in: exp - iat,
       ...(scope ? { scope } : {}),
     };
@@ -643,10 +953,46 @@ server.listen(port, '127.0.0.1', async () => {
     'requested_token_type', 'audience', 'resource', 'scope',
   ], ['audience', 'resource']);
 
+  // ---- RFC 7523 section 2.1 jwt-bearer ----
+
+  provider.registerGrantType(JWT_BEARER, async (ctx) => {
+    const { params, client } = ctx.oidc;
+    const dPoP = await validateDpop(provider, ctx);
+    if (typeof params.assertion !== 'string' || !params.assertion) {
+      throw new errors.InvalidRequest("missing required parameter 'assertion'");
+    }
+    for (const target of asList(params.resource)) {
+      if (target !== RESOURCE) throw new errors.InvalidTarget(`resource must be "${RESOURCE}" (got ${target})`);
+    }
+    const assertion = await verifyJwtBearerAssertion(params.assertion, client,
+      ctx.oidc.clientJwtAuthExpectedAudience());
+    const scope = filterScope(params.scope);
+    const cnf = await senderConstraint(ctx, dPoP);
+    const iat = nowSeconds();
+    const payload = {
+      iss: issuer,
+      sub: assertion.sub,
+      aud: RESOURCE,
+      iat,
+      exp: iat + ttl,
+      jti: crypto.randomBytes(16).toString('base64url'),
+      client_id: client.clientId,
+      ...(scope ? { scope } : {}),
+      ...(cnf ? { cnf } : {}),
+    };
+    ctx.body = {
+      access_token: signAccessTokenJwt(payload),
+      token_type: tokenTypeFor(cnf),
+      expires_in: ttl,
+      ...(scope ? { scope } : {}),
+    };
+  }, ['assertion', 'scope', 'resource'], ['resource']);
+
   // ---- refresh_token (own implementation, in-memory store) ----
 
   provider.registerGrantType(REFRESH, async (ctx) => {
     const { params, client } = ctx.oidc;
+    const dPoP = await validateDpop(provider, ctx);
     const value = params.refresh_token;
     if (typeof value !== 'string' || !value) {
       throw new errors.InvalidRequest("missing required parameter 'refresh_token'");
@@ -654,6 +1000,11 @@ server.listen(port, '127.0.0.1', async () => {
     const entry = refreshTokens.get(value);
     if (!entry) throw invalidGrant('refresh token is invalid, expired, revoked or already used');
     if (entry.clientId !== client.clientId) throw invalidGrant('refresh token was issued to another client');
+    // RFC 9449 section 5: a refresh token obtained with DPoP is bound to the key
+    if (entry.jkt && !dPoP) throw invalidGrant('refresh token is DPoP-bound: DPoP proof missing');
+    if (entry.jkt && entry.jkt !== dPoP.thumbprint) {
+      throw invalidGrant('refresh token is bound to a different DPoP key');
+    }
 
     let { scope } = entry;
     if (params.scope !== undefined) {
@@ -666,13 +1017,15 @@ server.listen(port, '127.0.0.1', async () => {
       scope = [...new Set(requested)].join(' ');
     }
 
+    const cnf = await senderConstraint(ctx, dPoP);
     refreshTokens.delete(value); // single use (rotation)
-    const body = await entry.mint(client, scope);
-    body.refresh_token = issueRefreshToken(entry);
+    const body = await entry.mint(client, scope, cnf);
+    // bound to the key of the request that obtained it (the same key, if bound)
+    body.refresh_token = issueRefreshToken({ ...entry, jkt: dPoP?.thumbprint });
     ctx.body = body;
   }, ['refresh_token', 'scope']);
 
-  // refresh-client's client_credentials answers carry a refresh token too
+  // REFRESH_CLIENTS' client_credentials answers carry a refresh token too
   // (oidc-provider itself never issues one for client_credentials)
   provider.on('grant.success', (ctx) => {
     const { client, params } = ctx.oidc;
@@ -683,7 +1036,8 @@ server.listen(port, '127.0.0.1', async () => {
     ctx.body.refresh_token = issueRefreshToken({
       clientId: client.clientId,
       scope: token.scope ?? '',
-      mint: (c, s) => mintClientCredentials(c, s, resource),
+      jkt: token.jkt,
+      mint: (c, s, cnf) => mintClientCredentials(c, s, resource, cnf),
     });
   });
 
@@ -697,20 +1051,31 @@ server.listen(port, '127.0.0.1', async () => {
     die(`client configuration failed: ${err.error_description ?? ''} ${err.stack || err}`);
   }
 
-  const tokenPath = '/token'; // default routes.token
   const discoveryPaths = new Set(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']);
 
   provider.use(async (ctx, next) => {
     if (args.verbose) process.stderr.write(`test-server: ${ctx.method} ${ctx.url}\n`);
 
+    if (args['mtls-aliases'] && ctx.path === MTLS_TOKEN_PATH) {
+      // RFC 8705 section 5 alias: served by the token endpoint as if
+      // oidc-provider were mounted at /mtls, so that everything derived from
+      // the URL requested (DPoP htu, client assertion aud) names the alias
+      stats.mtls_alias_requests += 1;
+      ctx.req.originalUrl = ctx.url;
+      ctx.path = tokenPath;
+    }
+
     if (ctx.path === tokenPath) {
       stats.token_requests += 1;
+      if (ctx.get('DPoP')) stats.dpop_requests += 1;
       try {
         await next();
       } finally {
         const grantType = ctx.oidc?.params?.grant_type;
         if (grantType === TOKEN_EXCHANGE) stats.exchange_requests += 1;
         else if (grantType === REFRESH) stats.refresh_requests += 1;
+        else if (grantType === JWT_BEARER) stats.jwt_bearer_requests += 1;
+        if (workloadAuthenticated.has(ctx)) stats.workload_auth_requests += 1;
       }
       if (args.verbose) process.stderr.write(`test-server:   -> ${ctx.status}\n`);
       return;

@@ -28,6 +28,29 @@ BOOST_AUTO_TEST_CASE(oidc_document)
     BOOST_TEST(md->grant_types_supported.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(mtls_endpoint_alias_is_for_mutual_tls_clients_only)
+{
+    const std::string url = "https://as.example.com/.well-known/openid-configuration";
+    auto md = parse(url, R"({"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/token",
+                             "mtls_endpoint_aliases":{"token_endpoint":"https://mtls.as.example.com/token"}})");
+    BOOST_TEST_REQUIRE(md.has_value());
+    BOOST_TEST(md->mtls_token_endpoint == "https://mtls.as.example.com/token");
+    BOOST_TEST(token_endpoint_for(*md, client_auth_method::tls_client_auth) == "https://mtls.as.example.com/token");
+    BOOST_TEST(token_endpoint_for(*md, client_auth_method::self_signed_tls_client_auth) ==
+               "https://mtls.as.example.com/token");
+    BOOST_TEST(token_endpoint_for(*md, client_auth_method::client_secret_basic) == "https://as.example.com/token");
+    BOOST_TEST(token_endpoint_for(*md, client_auth_method::private_key_jwt) == "https://as.example.com/token");
+
+    // An alias that is not a usable https URL is ignored, never fatal.
+    for (auto bad : {R"("http://mtls.as.example.com/token")", R"(42)", R"("not a url")"}) {
+        auto other = parse(url, std::string(R"({"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/token",
+                                                "mtls_endpoint_aliases":{"token_endpoint":)") + bad + "}}");
+        BOOST_TEST_REQUIRE(other.has_value(), bad);
+        BOOST_TEST(other->mtls_token_endpoint.empty(), bad);
+        BOOST_TEST(token_endpoint_for(*other, client_auth_method::tls_client_auth) == "https://as.example.com/token");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(issuer_with_path_and_rfc8414_form)
 {
     BOOST_TEST(parse("https://as.example.com/tenant/.well-known/openid-configuration",

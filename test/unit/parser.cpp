@@ -74,13 +74,59 @@ BOOST_AUTO_TEST_CASE(missing_token_type_defaults_to_bearer)
 
 BOOST_AUTO_TEST_CASE(unknown_token_type_is_refused)
 {
-    for (auto body : {R"({"access_token":"t","token_type":"mac"})", R"({"access_token":"t","token_type":"DPoP"})"}) {
+    for (auto body : {R"({"access_token":"t","token_type":"mac"})", R"({"access_token":"t","token_type":"PoP"})"}) {
         diagnostics d;
         auto r = parse(200, body, d);
         BOOST_TEST((r.error() == error::unsupported_token_type));
     }
     diagnostics d;
     BOOST_TEST((parse(200, R"({"access_token":"t","token_type":5})", d).error() == error::malformed_response));
+}
+
+namespace {
+/// A JWT (unsigned: the parser never verifies) with `payload`.
+std::string jwt_with(const std::string& payload)
+{
+    return base64url_encode(R"({"alg":"none"})") + "." + base64url_encode(payload) + ".x";
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(dpop_token_type_needs_a_proof_key_that_matches_cnf_jkt)
+{
+    const std::string bound = jwt_with(R"({"exp":4102444800,"cnf":{"jkt":"abc"}})");
+    const std::string body = R"({"access_token":")" + bound + R"(","token_type":"dpop","expires_in":60})";
+    parse_options with_key;
+    with_key.dpop_jkt = "abc";
+    diagnostics d;
+    auto ok = parse_token_response({200, body, {}, {}}, with_key, d);
+    BOOST_TEST_REQUIRE(ok.has_value(), d);
+    BOOST_TEST(ok->token_type() == "DPoP");
+    BOOST_TEST(ok->is_dpop_bound());
+    BOOST_TEST(ok->authorization_header() == "DPoP " + bound);
+
+    parse_options other_key;
+    other_key.dpop_jkt = "xyz";
+    auto wrong = parse_token_response({200, body, {}, {}}, other_key, d);
+    BOOST_TEST((wrong.error() == error::dpop_key_mismatch));
+    BOOST_TEST(d.client_message().find("cnf.jkt") != std::string_view::npos, d);
+
+    auto no_key = parse_token_response({200, body, {}, {}}, parse_options{}, d);
+    BOOST_TEST((no_key.error() == error::dpop_key_mismatch)); // DPoP answer to a request without a proof
+
+    // A bound JWT labelled Bearer without a proof sent: refused too.
+    const std::string as_bearer = R"({"access_token":")" + bound + R"(","token_type":"Bearer"})";
+    BOOST_TEST((parse_token_response({200, as_bearer, {}, {}}, parse_options{}, d).error() == error::dpop_key_mismatch));
+
+    // A Bearer answer to a DPoP request (a server without DPoP): a Bearer token.
+    auto bearer = parse_token_response({200, R"({"access_token":"opaque","token_type":"Bearer"})", {}, {}}, with_key, d);
+    BOOST_TEST_REQUIRE(bearer.has_value(), d);
+    BOOST_TEST(!bearer->is_dpop_bound());
+    BOOST_TEST(bearer->authorization_header() == "Bearer opaque");
+
+    // An opaque DPoP token (no cnf to check): kept as DPoP.
+    auto opaque = parse_token_response({200, R"({"access_token":"opaque","token_type":"DPoP"})", {}, {}}, with_key, d);
+    BOOST_TEST_REQUIRE(opaque.has_value(), d);
+    BOOST_TEST(opaque->is_dpop_bound());
 }
 
 BOOST_AUTO_TEST_CASE(expires_in_number_string_and_double)

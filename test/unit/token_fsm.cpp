@@ -460,4 +460,61 @@ BOOST_AUTO_TEST_CASE(cancelled_during_the_other_form)
     BOOST_TEST(!a.retry_after);
 }
 
+token_event nonce_answer(error_code ec, bool nonce = true)
+{
+    auto e = answered(ec);
+    e.dpop_nonce = nonce;
+    return e;
+}
+
+BOOST_AUTO_TEST_CASE(use_dpop_nonce_with_a_nonce_is_sent_once_more_uncounted)
+{
+    const error_code nonce = oauth_errc::use_dpop_nonce;
+    run({false, false, {},
+         {{token_event{ev::start}, act::send}, {nonce_answer(nonce), act::send}, {answered({}), act::succeed}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(use_dpop_nonce_twice_fails_with_it)
+{
+    const error_code nonce = oauth_errc::use_dpop_nonce;
+    run({false, false, {},
+         {{token_event{ev::start}, act::send}, {nonce_answer(nonce), act::send}, {nonce_answer(nonce), act::fail, nonce}},
+         1});
+}
+
+BOOST_AUTO_TEST_CASE(use_dpop_nonce_without_a_nonce_fails_at_once)
+{
+    const error_code nonce = oauth_errc::use_dpop_nonce;
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {nonce_answer(nonce, false), act::fail, nonce}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(nonce_retry_once_per_fetch_even_across_backoff)
+{
+    const error_code nonce = oauth_errc::use_dpop_nonce;
+    run({false, false, {},
+         {{token_event{ev::start}, act::send},
+          {nonce_answer(nonce), act::send},
+          {answered(refused), act::wait, refused},
+          {token_event{ev::waited}, act::send},
+          {nonce_answer(nonce), act::fail, nonce}},
+         2});
+}
+
+BOOST_AUTO_TEST_CASE(invalid_dpop_proof_is_never_retried)
+{
+    const error_code bad = oauth_errc::invalid_dpop_proof;
+    run({false, false, {}, {{token_event{ev::start}, act::send}, {nonce_answer(bad), act::fail, bad}}, 1});
+}
+
+BOOST_AUTO_TEST_CASE(nonce_retry_then_refresh_fallback)
+{
+    const error_code nonce = oauth_errc::use_dpop_nonce;
+    run({false, true, {},
+         {{token_event{ev::start}, act::send, {}, {}, true},
+          {nonce_answer(nonce), act::send, {}, {}, true},
+          {answered(oauth_errc::invalid_grant), act::send, {}, {}, false, true},
+          {answered({}), act::succeed}},
+         1});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
