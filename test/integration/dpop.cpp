@@ -2,6 +2,7 @@
 // features.dPoP, once with nonces optional and once required (--dpop-nonce);
 // in-process fault servers only for answers oidc-provider never gives on
 // demand (invalid_dpop_proof, a nonce demanded forever).
+#include "assertion_files.hpp"
 #include "fault_server.hpp"
 #include "fetch.hpp"
 #include "oidc_server.hpp"
@@ -140,6 +141,31 @@ BOOST_AUTO_TEST_CASE(token_exchange_and_refresh_are_bound_too)
     BOOST_TEST(server.stat("dpop_requests") == 1);
     BOOST_TEST(renewed->token.token_type() == "DPoP");
     BOOST_TEST(cnf_jkt(renewed->token) == key->thumbprint());
+}
+
+BOOST_AUTO_TEST_CASE(jwt_bearer_grant_is_bound_too)
+{
+    auto& server = test::default_server();
+    diagnostics d;
+    auto platform = signing_key::load_pem_file(test::cert_dir() + "/workload-issuer.key", "", d);
+    BOOST_TEST_REQUIRE(platform.has_value(), d);
+    test::temp_dir dir;
+    const std::string file = dir.file("grant");
+    test::write_file(file, test::signed_jwt(**platform, {{"iss", "https://platform.tetrapak.test"},
+                                                         {"sub", "carol"},
+                                                         {"aud", server.token_endpoint()},
+                                                         {"exp", test::numeric_date(std::chrono::system_clock::now() + 10min)}}));
+    auto key = new_key();
+    auto cfg = dpop_client(server, key);
+    cfg.grant = grant_type::jwt_bearer;
+    cfg.jwt_bearer_assertion.file = file;
+    server.reset_stats();
+    auto f = fetch(cfg);
+    BOOST_TEST_REQUIRE(!f.ec, f.ec.message() << ' ' << f.diag);
+    BOOST_TEST(f.token.token_type() == "DPoP");
+    BOOST_TEST(cnf_jkt(f.token) == key->thumbprint());
+    BOOST_TEST((f.token.string_claim("sub") == std::string_view("carol")));
+    BOOST_TEST(server.stat("jwt_bearer_requests") == 1);
 }
 
 BOOST_AUTO_TEST_CASE(another_key_is_another_cache_entry)

@@ -7,6 +7,7 @@
 // process's own stdout/stderr. None of the secrets, tokens, assertions or
 // keys may appear in it. (The CLI's --verbose output is checked the same way
 // by test/e2e/cli.sh.)
+#include "assertion_files.hpp"
 #include "fault_server.hpp"
 #include "fetch.hpp"
 #include "oidc_server.hpp"
@@ -396,7 +397,7 @@ std::string write_ec_key(const std::string& path)
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(no_dpop_key_proof_nonce_or_bound_token_in_any_output)
+BOOST_AUTO_TEST_CASE(no_dpop_key_proof_nonce_assertion_or_bound_token_in_any_output)
 {
     static test::oidc_server server({.extra_args = {"--dpop-nonce"}});
     leak_check leaks;
@@ -443,10 +444,49 @@ BOOST_AUTO_TEST_CASE(no_dpop_key_proof_nonce_or_bound_token_in_any_output)
         leaks.watch(auth);
         ok += leaks.call(ctx, auth)->ec == oauth_errc::use_dpop_nonce;
     }
+    { // workload identity: a platform's assertion file for the client, and as a jwt_bearer grant
+        diagnostics d;
+        auto platform = signing_key::load_pem_file(cert("workload-issuer.key"), "", d);
+        BOOST_TEST_REQUIRE(platform.has_value(), d);
+        const auto exp = test::numeric_date(std::chrono::system_clock::now() + 10min);
+        const std::string client_assertion = test::signed_jwt(
+            **platform, {{"iss", "workload-client"}, {"sub", "workload-client"}, {"aud", server.token_endpoint()},
+                         {"jti", "secrets-jti"}, {"exp", exp}});
+        const std::string grant_assertion = test::signed_jwt(
+            **platform, {{"iss", "https://platform.tetrapak.test"}, {"sub", "secret-workload"},
+                         {"aud", server.token_endpoint()}, {"exp", exp}});
+        leaks.secret(client_assertion);
+        leaks.secret(grant_assertion);
+        test::temp_dir dir;
+        const std::string client_file = dir.file("token");
+        const std::string grant_file = dir.file("grant");
+        test::write_file(client_file, client_assertion);
+        test::write_file(grant_file, grant_assertion);
+        auto cfg = test::basic_client(server);
+        cfg.client_id = "workload-client";
+        cfg.client_secret = "";
+        cfg.auth_method = client_auth_method::private_key_jwt;
+        cfg.client_assertion.file = client_file;
+        cfg.dpop.enabled = true; // with DPoP and the nonce dance as well
+        leaks.text << "config: " << cfg << '\n';
+        authorization_service auth(ctx.get_executor(), cfg);
+        leaks.watch(auth);
+        ok += !leaks.call(ctx, auth)->ec;
+        cfg.grant = grant_type::jwt_bearer;
+        cfg.jwt_bearer_assertion.file = grant_file;
+        authorization_service bearer(ctx.get_executor(), cfg);
+        leaks.watch(bearer);
+        ok += !leaks.call(ctx, bearer)->ec;
+        cfg.client_assertion.file = dir.file("missing");
+        authorization_service missing(ctx.get_executor(), cfg);
+        leaks.watch(missing);
+        ok += leaks.call(ctx, missing)->ec == error::client_assertion_unavailable;
+    }
     const std::string printed = leaks.text.str() + stdio.release();
     std::remove(key_file.c_str());
 
-    BOOST_TEST(ok == 3);
+    BOOST_TEST(ok == 6);
+    BOOST_TEST(printed.find("/missing") != std::string::npos); // the error names the file
     BOOST_TEST(printed.find("DPoP") != std::string::npos); // the token type is printed
     BOOST_TEST(printed.find("nonce please") != std::string::npos); // the server's description is kept
     for (const auto& s : leaks.secrets) {
