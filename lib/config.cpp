@@ -136,6 +136,8 @@ std::ostream& operator<<(std::ostream& os, const auth_config& c)
     if (!c.proxy.no_proxy.empty())
         os << ", no_proxy=\"" << c.proxy.no_proxy << '"';
     print_sender_and_assertions(os, c);
+    if (c.fleet.enabled())
+        os << ", fleet=\"" << without_credentials(c.fleet.redis_url) << '"';
     if (c.tls.insecure_disable_verification_i_know_what_i_am_doing)
         os << ", TLS-VERIFICATION-DISABLED";
     return os << '}';
@@ -180,6 +182,13 @@ std::string_view to_string(metric m) noexcept
     case metric::connection_reused: return "connection_reused";
     case metric::tls_resumed: return "tls_resumed";
     case metric::connection_wait: return "connection_wait";
+    case metric::fleet_hit: return "fleet_hit";
+    case metric::fleet_stored: return "fleet_stored";
+    case metric::fleet_waited: return "fleet_waited";
+    case metric::fleet_unavailable: return "fleet_unavailable";
+    case metric::fleet_breaker: return "fleet_breaker";
+    case metric::fleet_rejected: return "fleet_rejected";
+    case metric::fleet_dropped: return "fleet_dropped";
     }
     return "unknown";
 }

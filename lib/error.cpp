@@ -165,6 +165,22 @@ const char* client_message(error e) noexcept
     case error::client_assertion_expired:
         return "the client or jwt_bearer assertion (the file named in diagnostics, or the callback's) has expired "
                "and the platform has not written a newer one: check the platform's token projection and its refresh";
+    case error::redis_unavailable:
+        return "the fleet's Redis could not be reached or the connection broke (tokens come from the in-process "
+               "cache and the token endpoint meanwhile): check fleet.redis_url (TetraPak:Fleet:RedisUrl)";
+    case error::redis_timeout:
+        return "the fleet's Redis did not answer in time (fleet.connect_timeout / command_timeout); the service "
+               "went on without it";
+    case error::redis_refused:
+        return "the fleet's Redis refused AUTH or SELECT: check the user, password and database of fleet.redis_url";
+    case error::redis_error_reply:
+        return "the fleet's Redis answered a command with an error (is it Redis 6.2 or later, and may the user "
+               "run GET, SET, DEL, EVAL and PUBLISH on the key prefix?)";
+    case error::fleet_breaker_open:
+        return "the fleet's shared store is skipped after repeated failures until a probe reaches Redis again";
+    case error::fleet_value_rejected:
+        return "a value in the fleet's shared store did not open (tampered, sealed with a key not in fleet.keys, or "
+               "moved from another cache key); it was ignored and will be replaced";
     }
     return "unknown tetrapak client error";
 }

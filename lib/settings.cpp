@@ -343,6 +343,7 @@ boost::system::result<auth_config> tetrapak_settings::resolve(std::string_view s
     }
     cfg.cache.enabled = is_caching_allowed;
     cfg.proxy = proxy;
+    cfg.fleet = fleet;
     cfg.default_lifetime = default_caching_lifetime;
     return cfg;
 }

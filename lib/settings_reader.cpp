@@ -5,6 +5,7 @@
 #include <tetrapak/protocol.hpp>
 
 #include "detail/text.hpp"
+#include "fleet/fleet_settings_reader.hpp"
 #include "transport/proxy_rules.hpp"
 
 #include <algorithm>
@@ -149,9 +150,12 @@ public:
             return fail(error::config_invalid_value, path);
         for (auto& [k, val] : v.get_object()) {
             error_code ec;
+            std::string bad;
             if (!auth_key(s.root, k, val, path, ec) && !root_key(s, k, val, path, ec) &&
                 !proxy_key(s.proxy, k, val, path, ec) && iequals(k, "Services"))
                 ec = services(s, val, path + ":Services");
+            else if (iequals(k, "Fleet") && detail::read_fleet_section(s.fleet, val, path + ":Fleet", bad))
+                ec = fail(error::config_invalid_value, bad);
             if (ec)
                 return ec;
         }

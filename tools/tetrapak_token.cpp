@@ -74,6 +74,10 @@ Where the configuration comes from (flags override the file):
   --proxy URL              HTTP proxy, http://[user:password@]host:port, or "none"
                            (default: https_proxy / all_proxy from the environment)
   --noproxy LIST           hosts reached directly (NO_PROXY syntax; default: no_proxy)
+  --redis URL              share tokens through this Redis (redis://[user:password@]host:port[/db]
+                           or rediss://): a run reuses the token an earlier run or another
+                           instance stored, until it is due for renewal (README "Fleets")
+  --redis-key-file FILE    the envelope keys for --redis (id:base64[,id:base64...])
 
 Output:
   --json                   print the token response as JSON instead of the bare token
@@ -160,6 +164,7 @@ struct flags {
     std::string config_file, service, endpoint, issuer, token_url, client_id, secret_file, audience, resource;
     std::string subject, grant, method, key_file, key_id, cert, cert_key, cacert, proxy, no_proxy, basic_form;
     std::string dpop_key_file, dpop_alg, client_assertion_file, assertion_file, jwt_subject;
+    std::string redis, redis_key_file;
     std::vector<std::string> scopes;
     bool json = false, verbose = false, dpop = false, help = false;
     int timeout_s = 0;
@@ -181,6 +186,7 @@ flags parse_flags(int argc, char** argv)
         {"--dpop-key", &flags::dpop_key_file}, {"--dpop-alg", &flags::dpop_alg},
         {"--client-assertion-file", &flags::client_assertion_file},
         {"--assertion-file", &flags::assertion_file}, {"--subject", &flags::jwt_subject},
+        {"--redis", &flags::redis},            {"--redis-key-file", &flags::redis_key_file},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
     auto value = [&](std::size_t& i) -> const std::string& {
@@ -280,6 +286,12 @@ void apply_endpoint_flags(auth_config& cfg, flags f)
         const std::chrono::milliseconds t = std::chrono::seconds(f.timeout_s);
         cfg.timeouts = {t, t, t, t, t, t};
     }
+    if (!f.redis.empty())
+        cfg.fleet.redis_url = f.redis;
+    if (!f.redis_key_file.empty())
+        cfg.fleet.key_file = f.redis_key_file;
+    if (!f.redis_key_file.empty() && !cfg.fleet.enabled())
+        throw usage_error{"--redis-key-file is for --redis (or Fleet:RedisUrl in --config)"};
 }
 
 /// A key flag's failure: the loader's own reason when it gave one (the
@@ -447,7 +459,8 @@ int run(int argc, char** argv)
         throw usage_error{"no token endpoint: give --token-url, --issuer or --config"};
     if (cfg.client_id.empty())
         throw usage_error{"no client id: give --client-id or --config"};
-    cfg.cache.enabled = false;
+    // One run has nothing to cache, except through the fleet's shared store.
+    cfg.cache.enabled = cfg.fleet.enabled();
     cfg.retry.max_attempts = 1; // a command-line tool reports at once; run it again to retry
 
     asio::io_context ctx;
@@ -466,6 +479,9 @@ int run(int argc, char** argv)
     auth->async_authorize(options, diag, [&](boost::system::error_code e, actor_token t) {
         ec = e;
         token = std::move(t);
+        // With a shared store the service keeps a subscription open: let it
+        // go, so that run() returns once the token has been written there.
+        asio::post(ctx, [&] { auth.reset(); });
     });
     ctx.run();
     if (f.verbose)

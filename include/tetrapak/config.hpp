@@ -4,6 +4,9 @@
 
 /// \file The authorization configuration (the SDK's `IAuthConfig` / `TetraPak` section).
 
+#include <tetrapak/fleet.hpp>
+#include <tetrapak/secret.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -71,22 +74,6 @@ std::string_view to_string(basic_credentials_encoding e) noexcept;
 std::ostream& operator<<(std::ostream& os, grant_type g);
 std::ostream& operator<<(std::ostream& os, client_auth_method m);
 std::ostream& operator<<(std::ostream& os, basic_credentials_encoding e);
-
-/// A string that is never printed: `operator<<` writes "<redacted>".
-class secret {
-public:
-    secret() = default;
-    secret(std::string value) : value_(std::move(value)) {}
-    secret(const char* value) : value_(value) {}
-    /// The secret itself; the only way to read it.
-    std::string_view reveal() const noexcept { return value_; }
-    bool empty() const noexcept { return value_.empty(); }
-    friend bool operator==(const secret&, const secret&) = default;
-    friend std::ostream& operator<<(std::ostream& os, const secret& s);
-
-private:
-    std::string value_;
-};
 
 /// Per-step bounds of one token request. Each expiry surfaces as its own
 /// error code (`error::connect_timeout`, ...), never as `operation_aborted`.
@@ -264,6 +251,8 @@ struct auth_config {
     tetrapak::retry_settings retry;
     tetrapak::connection_settings connections;
     tetrapak::proxy_settings proxy;
+    /// The token store shared with the service's other replicas (service-wide).
+    tetrapak::fleet_settings fleet;
     /// Allows http:// token endpoints, and only on loopback hosts (127.0.0.0/8, ::1, localhost).
     bool allow_insecure_http_on_loopback = false;
     /// Sent as User-Agent.

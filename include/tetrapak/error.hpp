@@ -77,6 +77,13 @@ enum class error {
     dpop_key_mismatch,          ///< a DPoP token is not bound to the proof key (cnf.jkt differs), or came without DPoP being asked for
     client_assertion_unavailable, ///< a client or jwt_bearer assertion file is missing, unreadable, empty or not a JWT, or the callback gave none
     client_assertion_expired,   ///< a client or jwt_bearer assertion (file or callback) has expired and no newer one is there
+    // the fleet's shared store (appended); never a caller's error: the service falls back to its own cache
+    redis_unavailable,          ///< Redis could not be reached, or the connection broke
+    redis_timeout,              ///< Redis did not answer within fleet.connect_timeout / command_timeout
+    redis_refused,              ///< Redis refused AUTH or SELECT: check fleet.redis_url's credentials and database
+    redis_error_reply,          ///< Redis answered a command with an error
+    fleet_breaker_open,         ///< the shared store is skipped after repeated failures (until a probe succeeds)
+    fleet_value_rejected,       ///< a shared value did not open (tampered, unknown key id, another cache key, malformed)
 };
 
 /// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).

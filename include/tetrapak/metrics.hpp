@@ -30,8 +30,16 @@ enum class metric {
     connection_reused,  ///< a request went over an idle keep-alive connection
     tls_resumed,        ///< a new connection's TLS handshake resumed an earlier session
     connection_wait,    ///< a request waited for a connection (max_per_endpoint busy); elapsed: the wait, ec: set when it gave up
+    // the fleet's shared store (fleet_settings)
+    fleet_hit,          ///< a fetch was answered by the shared store (another instance's token; no request)
+    fleet_stored,       ///< this instance stored a token it fetched in the shared store
+    fleet_waited,       ///< a fetch waited for another instance's (elapsed: how long)
+    fleet_unavailable,  ///< Redis failed or the breaker is open (ec: why): this call went on without it
+    fleet_breaker,      ///< the breaker opened (ec set) or closed again (no ec)
+    fleet_rejected,     ///< a shared value did not open and was ignored (tampered, unknown key id, moved)
+    fleet_dropped,      ///< another instance's renewal or invalidation dropped a copy of this one's
 };
-inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::connection_wait) + 1;
+inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::fleet_dropped) + 1;
 
 std::string_view to_string(metric m) noexcept;
 

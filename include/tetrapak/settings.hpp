@@ -100,6 +100,7 @@ struct tetrapak_settings {
     std::chrono::seconds default_caching_lifetime{240}; ///< "DefaultCachingLifetime" (seconds or "hh:mm:ss")
     std::string request_message_id_header = "api-flow-id"; ///< "RequestMessageIdHeader"
     tetrapak::proxy_settings proxy;                 ///< "Proxy" (URL or "none"), "NoProxy", "ProxyUsername", "ProxyPassword"
+    tetrapak::fleet_settings fleet;                 ///< "Fleet": RedisUrl, Keys, KeyFile, ... (README "Fleets")
     auth_settings root;                             ///< ClientId, ClientSecret, Scope, GrantType, ... at the top
     auth_settings services;                         ///< the same keys directly under "Services"
     std::map<std::string, service_settings, std::less<>> service; ///< "Services:<name>"

@@ -36,6 +36,21 @@ void init(service_impl& impl, asio::any_io_executor ex, asio::ssl::context* tls,
     impl.config = std::make_shared<const auth_config>(std::move(config));
 }
 
+/// The shared store of the service's fleet, when configured. Another
+/// instance's renewal or invalidation drops this one's copy of a token.
+void start_fleet(const std::shared_ptr<service_impl>& impl)
+{
+    const auto& settings = impl->config->fleet;
+    if (!settings.enabled())
+        return;
+    impl->fleet = fleet_store::make(impl->ex, settings, impl->counters);
+    std::weak_ptr<service_impl> weak = impl;
+    impl->fleet->start([weak](const cache_key& key) {
+        if (auto svc = weak.lock())
+            svc->tokens.with_shard(key, [&](token_store::shard& s) { s.cache.invalidate(key); });
+    });
+}
+
 /// The grant for `options` and the cache key it is fetched under.
 struct keyed_grant {
     /// options.auth_config or the service's: referred to, so that a cache hit
@@ -81,12 +96,14 @@ authorization_service::authorization_service(executor_type ex, auth_config confi
 {
     impl_->own_tls = detail::make_tls_context(config.tls);
     detail::init(*impl_, std::move(ex), nullptr, std::move(config));
+    detail::start_fleet(impl_);
 }
 
 authorization_service::authorization_service(executor_type ex, asio::ssl::context& tls, auth_config config)
     : impl_(std::make_shared<detail::service_impl>(config))
 {
     detail::init(*impl_, std::move(ex), &tls, std::move(config));
+    detail::start_fleet(impl_);
 }
 
 authorization_service::authorization_service(authorization_service&&) noexcept = default;
@@ -118,6 +135,8 @@ bool authorization_service::invalidate(http_client_options options)
     auto k = detail::key_of(*impl_, options, d);
     if (!k)
         return false;
+    if (impl_->fleet)
+        impl_->fleet->invalidate(k->key);
     return impl_->tokens.with_shard(k->key, [&](detail::token_store::shard& s) { return s.cache.invalidate(k->key); });
 }
 
@@ -240,8 +259,9 @@ pending_decision decide(pending_call& call, const std::shared_ptr<waiter<actor_t
     } else if (running && running->add_waiter(w)) {
         d.joined = true;
     } else {
-        d.job = token_job::make(call.impl, fetch_request{call.cfg, call.grant, std::move(options.actor_token),
-                                                                     call.key, std::move(hit.refresh_token), false});
+        d.job = token_job::make(call.impl, fetch_request{call.cfg, call.grant, std::move(options.actor_token), call.key,
+                                                         std::move(hit.refresh_token), false,
+                                                         options.force_authorization});
         d.job->add_waiter(w);
         slot = d.job;
     }

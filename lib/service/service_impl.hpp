@@ -12,6 +12,7 @@
 
 #include "../cache/token_cache.hpp"
 #include "../detail/counters.hpp"
+#include "../fleet/fleet_store.hpp"
 #include "../transport/http_exchange.hpp"
 
 #include <tetrapak/authorization_service.hpp>
@@ -44,6 +45,7 @@ struct service_impl {
     discovery_cache discovery;
     endpoint_memo token_endpoint;
     basic_form_memo basic_forms; ///< the client_secret_basic form each endpoint and client accepted
+    std::shared_ptr<fleet_store> fleet; ///< the shared store (fleet_settings), or null
 
 private:
     std::once_flag own_dpop_once_;

@@ -48,13 +48,21 @@ void token_job::start()
 {
     asio::dispatch(strand_, [self = self()] {
         self->began_ = std::chrono::steady_clock::now();
-        token_event ev{token_event::kind::start};
-        if (!needs_discovery(*self->req_.cfg)) {
-            self->resolved_ = self->req_.cfg;
-            ev.basic = basic_forms_of(*self->resolved_, self->svc_->basic_forms);
-        }
-        self->run(ev);
+        if (self->shares_with_fleet())
+            self->consult_fleet();
+        else
+            self->begin_fetch();
     });
+}
+
+void token_job::begin_fetch()
+{
+    token_event ev{token_event::kind::start};
+    if (!needs_discovery(*req_.cfg)) {
+        resolved_ = req_.cfg;
+        ev.basic = basic_forms_of(*resolved_, svc_->basic_forms);
+    }
+    run(ev);
 }
 
 void token_job::run(token_event ev)
@@ -188,18 +196,19 @@ void token_job::store_and_finish(const token_action& a)
     std::optional<token_times> times;
     if (cs.enabled)
         times = token_lifetime(token_, sent_at_, subject_exp, cs, random_unit());
+    std::string rt(token_.refresh_token().value_or(std::string_view()));
+    if (rt.empty() && !fsm_.refresh_token_refused())
+        rt = req_.refresh_token; // RFC 6749 §6: the old one stays valid when no new one is issued
     svc_->tokens.with_shard(req_.key, [&](token_store::shard& s) {
         if (times) {
-            std::string rt(token_.refresh_token().value_or(std::string_view()));
-            if (rt.empty() && !fsm_.refresh_token_refused())
-                rt = req_.refresh_token; // RFC 6749 §6: the old one stays valid when no new one is issued
-            s.cache.store(req_.key, token_, *times, std::move(rt));
+            s.cache.store(req_.key, token_, *times, rt);
         } else if (req_.background) {
             s.cache.renewal_failed(req_.key, now, now);
         }
         s.sweep_now_and_then(now);
         s.forget(req_.key, this);
     });
+    share_token(times ? &*times : nullptr, rt);
     svc_->report(metric::fetch, {}, std::chrono::steady_clock::now() - began_);
     if (req_.background)
         svc_->report(metric::renewal_succeeded);
@@ -224,6 +233,7 @@ void token_job::fail_and_finish(const token_action& a)
                                    now + a.retry_after.value_or(std::chrono::seconds(0)) + std::chrono::seconds(5));
         s.forget(req_.key, this);
     });
+    share_failure(a);
     if (!aborted)
         svc_->report(req_.background ? metric::renewal_failed : metric::failure, a.ec);
     finish(a.ec, diag_, {});

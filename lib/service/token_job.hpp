@@ -28,7 +28,10 @@ struct fetch_request {
     cache_key key;
     std::string refresh_token; ///< renew with it (RFC 6749 §6) when non-empty
     bool background = false;   ///< a refresh-ahead renewal: the result is for the cache
+    bool forced = false;       ///< force_authorization: the fleet's copies are dropped too
 };
+
+struct fleet_outcome;
 
 /// One token fetch for one cache key, shared by every caller of that key.
 class token_job final : public exchange_flight<actor_token> {
@@ -62,6 +65,16 @@ private:
 
     void trace_discovery(bool finished, boost::system::error_code ec = {});
 
+    // The fleet's shared store (token_job_fleet.cpp).
+    bool shares_with_fleet() const noexcept;
+    void begin_fetch();
+    void consult_fleet();
+    void fleet_decided(fleet_outcome o);
+    void adopt_shared(const fleet_outcome& o);
+    /// Shares a stored token (`times` null: nothing stored; only the lock is released).
+    void share_token(const token_times* times, const std::string& refresh_token);
+    void share_failure(const token_action& a);
+
     std::shared_ptr<service_impl> svc_;
     fetch_request req_;
     token_fsm fsm_;
@@ -73,6 +86,7 @@ private:
     std::chrono::system_clock::time_point sent_at_{};
     std::chrono::steady_clock::time_point discovery_began_{};
     std::chrono::steady_clock::time_point began_{};
+    std::string lock_owner_; ///< set while this job holds the fleet's lock for its key
 };
 
 } // namespace tetrapak::detail

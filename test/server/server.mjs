@@ -12,6 +12,9 @@
 //                  "other-server", "wronghost", "expired")
 //   --slow-discovery MS
 //                  delay every discovery answer by MS milliseconds (default 0)
+//   --slow-token MS
+//                  delay every token answer by MS milliseconds (default 0; the
+//                  request is counted when it arrives)
 //   --keep-alive-ms MS
 //                  close idle keep-alive connections after MS milliseconds
 //                  (default 5000, Node's own default)
@@ -177,7 +180,7 @@ function die(message) {
 }
 
 const usage = 'usage: node server.mjs --certs DIR [--port N] [--ttl SECONDS] [--cert NAME] '
-  + '[--slow-discovery MS] [--keep-alive-ms MS] [--no-token-exchange] [--dpop-nonce] '
+  + '[--slow-discovery MS] [--slow-token MS] [--keep-alive-ms MS] [--no-token-exchange] [--dpop-nonce] '
   + '[--mtls-bound] [--mtls-aliases] [--verbose]';
 
 let args;
@@ -189,6 +192,7 @@ try {
       ttl: { type: 'string', default: '300' },
       cert: { type: 'string', default: 'server' },
       'slow-discovery': { type: 'string', default: '0' },
+      'slow-token': { type: 'string', default: '0' },
       'keep-alive-ms': { type: 'string', default: '5000' },
       'no-token-exchange': { type: 'boolean', default: false },
       'dpop-nonce': { type: 'boolean', default: false },
@@ -209,10 +213,12 @@ if (!/^\d+$/.test(args['keep-alive-ms'])) die(`invalid --keep-alive-ms: ${args['
 if (!/^\d+$/.test(args.ttl) || Number(args.ttl) < 1) die(`invalid --ttl: ${args.ttl}`);
 if (!/^[A-Za-z0-9._-]+$/.test(args.cert)) die(`invalid --cert: ${args.cert}`);
 if (!/^\d+$/.test(args['slow-discovery'])) die(`invalid --slow-discovery: ${args['slow-discovery']}`);
+if (!/^\d+$/.test(args['slow-token'])) die(`invalid --slow-token: ${args['slow-token']}`);
 
 const port = Number(args.port);
 const ttl = Number(args.ttl);
 const slowDiscoveryMs = Number(args['slow-discovery']);
+const slowTokenMs = Number(args['slow-token']);
 
 function readCertsFile(name) {
   try {
@@ -1068,6 +1074,7 @@ server.listen(port, '127.0.0.1', async () => {
     if (ctx.path === tokenPath) {
       stats.token_requests += 1;
       if (ctx.get('DPoP')) stats.dpop_requests += 1;
+      if (slowTokenMs > 0) await sleep(slowTokenMs);
       try {
         await next();
       } finally {

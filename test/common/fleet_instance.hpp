@@ -1,0 +1,113 @@
+// Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
+#ifndef TETRAPAK_TEST_FLEET_INSTANCE_HPP
+#define TETRAPAK_TEST_FLEET_INSTANCE_HPP
+
+// One "instance" of a service in a fleet test: its own io_context on its own
+// thread and its own authorization_service, as a replica would have. Calls
+// come from the test's thread and are waited for with a bound.
+
+#include "oidc_server.hpp"
+#include "redis_server.hpp"
+#include "test_config.hpp"
+
+#include <tetrapak.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <thread>
+
+namespace tetrapak::test {
+
+/// Envelope keys for tests (32 bytes each, base64).
+inline constexpr const char* fleet_key_1 = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+inline constexpr const char* fleet_key_2 = "k2:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+inline constexpr const char* fleet_key_3 = "k3:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=";
+
+/// basic-client with the shared store on `redis`. The Redis timeouts are
+/// generous: sanitizer builds on a loaded two-core machine are slow, and
+/// these tests are about coordination (the timeout tests set their own).
+inline auth_config fleet_client(const oidc_server& server, const redis_server& redis,
+                                std::string keys = fleet_key_1)
+{
+    auto c = basic_client(server);
+    c.fleet.redis_url = redis.url();
+    c.fleet.keys = std::move(keys);
+    c.fleet.connect_timeout = std::chrono::milliseconds(2000);
+    c.fleet.command_timeout = std::chrono::milliseconds(2000);
+    return c;
+}
+
+struct instance_result {
+    boost::system::error_code ec;
+    actor_token token;
+    diagnostics diag;
+    std::chrono::steady_clock::duration elapsed{};
+};
+
+class fleet_instance {
+public:
+    explicit fleet_instance(const auth_config& cfg)
+        : guard_(boost::asio::make_work_guard(ctx_)), auth_(ctx_.get_executor(), cfg), runner_([this] { ctx_.run(); })
+    {
+    }
+    ~fleet_instance()
+    {
+        guard_.reset();
+        ctx_.stop();
+        runner_.join();
+    }
+    fleet_instance(const fleet_instance&) = delete;
+    fleet_instance& operator=(const fleet_instance&) = delete;
+
+    authorization_service& auth() noexcept { return auth_; }
+
+    /// One call, waited for (at most 30 s; a hang fails the test).
+    instance_result authorize(http_client_options o = {})
+    {
+        auto r = std::make_shared<instance_result>();
+        auto done = std::make_shared<std::promise<void>>();
+        auto f = done->get_future();
+        const auto t0 = std::chrono::steady_clock::now();
+        auth_.async_authorize(o, r->diag, [r, done, t0](boost::system::error_code ec, actor_token t) {
+            r->ec = ec;
+            r->token = std::move(t);
+            r->elapsed = std::chrono::steady_clock::now() - t0;
+            done->set_value();
+        });
+        if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+            r->ec = boost::asio::error::timed_out;
+            return *r;
+        }
+        return *r;
+    }
+
+    std::uint64_t stat(metric m) const { return auth_.stats()[m]; }
+
+private:
+    boost::asio::io_context ctx_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+    authorization_service auth_;
+    std::thread runner_;
+};
+
+/// Waits up to `bound` for `pred`, polling every 10 ms.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds bound = std::chrono::milliseconds(3000))
+{
+    const auto end = std::chrono::steady_clock::now() + bound;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+} // namespace tetrapak::test
+
+#endif
