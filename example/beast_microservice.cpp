@@ -194,6 +194,7 @@ asio::awaitable<void> call_downstream(app& a, const request& req, response& res)
     o2["downstream_status"] = down.result_int();
     o2["cache_hits"] = after[tetrapak::metric::cache_hit] - before[tetrapak::metric::cache_hit];
     o2["token_requests"] = after[tetrapak::metric::fetch] - before[tetrapak::metric::fetch];
+    o2["fleet_hits"] = after[tetrapak::metric::fleet_hit] - before[tetrapak::metric::fleet_hit]; // another instance's token
     o2["elapsed_us"] =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     res = json_response(req, http::status::ok, o2);

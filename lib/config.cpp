@@ -77,17 +77,20 @@ std::ostream& operator<<(std::ostream& os, const secret& s)
 
 namespace {
 
-/// A proxy URL fit to print: its user info (credentials) removed.
+/// A proxy or Redis URL fit to print: its user info (credentials) removed.
+/// Text with an '@' left elsewhere (no scheme, an unencoded '/' in a
+/// password) may still hold a password: it is not printed at all.
 std::string without_credentials(std::string_view url)
 {
     auto u = boost::urls::parse_uri_reference(url);
     if (!u)
         return "<not a URL>";
     boost::urls::url copy(*u);
-    if (!copy.has_userinfo())
-        return std::string(copy.buffer());
+    const bool had_userinfo = copy.has_userinfo();
     copy.remove_userinfo();
-    return std::string(copy.buffer()) + " (credentials hidden)";
+    if (copy.buffer().find('@') != std::string_view::npos)
+        return "<hidden: not a URL with its credentials in the user info>";
+    return std::string(copy.buffer()) + (had_userinfo ? " (credentials hidden)" : "");
 }
 
 /// Where assertions come from and which DPoP key: paths and thumbprints, never contents or keys.

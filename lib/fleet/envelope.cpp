@@ -63,6 +63,17 @@ void cipher_update(EVP_CIPHER_CTX* ctx, unsigned char* out, std::string_view in)
     }
 }
 
+// AES-256-GCM, fetched from the provider once per process: EVP_aes_256_gcm()
+// makes every EVP_CipherInit_ex look the implementation up again.
+const EVP_CIPHER* aes_256_gcm() noexcept
+{
+    static const EVP_CIPHER* const cipher = [] {
+        const EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+        return c ? c : EVP_aes_256_gcm();
+    }();
+    return cipher;
+}
+
 // A context keyed for one envelope, its additional data (`aad` then the
 // header) already absorbed. encrypt: 1 to seal, 0 to open.
 cipher_ctx_ptr start_gcm(const envelope_key& key, const unsigned char* nonce, int encrypt, std::string_view aad,
@@ -72,7 +83,7 @@ cipher_ctx_ptr start_gcm(const envelope_key& key, const unsigned char* nonce, in
     if (!ctx)
         throw std::bad_alloc();
     // 12 bytes is GCM's default IV length: no EVP_CTRL_GCM_SET_IVLEN needed.
-    if (EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce, encrypt) != 1)
+    if (EVP_CipherInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.bytes.data(), nonce, encrypt) != 1)
         openssl_failed("start");
     // Why `aad` first is unambiguous: the header can be told from the end of
     // the additional data alone, since no id contains byte 1 (the version).

@@ -66,34 +66,39 @@ boost::system::error_code read_fleet_section(fleet_settings& out, const boost::j
     const std::pair<const char*, std::chrono::milliseconds fleet_settings::*> durations[] = {
         {"ConnectTimeoutMs", &fleet_settings::connect_timeout}, {"CommandTimeoutMs", &fleet_settings::command_timeout},
         {"LockTtlMs", &fleet_settings::lock_ttl}, {"MaxWaitMs", &fleet_settings::max_wait}};
-    for (const auto& [key, value] : v.get_object()) {
-        bad_path = path + ":" + std::string(key);
+    for (const auto& entry : v.get_object()) {
+        const std::string_view key = entry.key();
+        const boost::json::value& value = entry.value();
+        bad_path = path + ":" + std::string(key); // unknown keys: as written
         bool known = false, ok = true;
+        auto is = [&](const char* name) {
+            if (!iequals(key, name))
+                return false;
+            known = true;
+            bad_path = path + ":" + name; // known keys: in their own spelling
+            return true;
+        };
         for (const auto& [name, member] : strings)
-            if (iequals(key, name)) {
+            if (is(name)) {
                 auto s = text_of(value);
-                known = true;
                 ok = s.has_value();
                 if (s)
                     out.*member = *s;
             }
         for (const auto& [name, member] : durations)
-            if (iequals(key, name)) {
+            if (is(name)) {
                 auto d = millis_of(value);
-                known = true;
                 ok = d.has_value();
                 if (d)
                     out.*member = *d;
             }
-        if (iequals(key, "Password") || iequals(key, "Keys")) {
+        if (is("Password") || is("Keys")) {
             auto s = text_of(value);
-            known = true;
             ok = s.has_value();
             if (s)
                 (iequals(key, "Password") ? out.password : out.keys) = secret(std::move(*s));
-        } else if (iequals(key, "ShareRefreshTokens")) {
+        } else if (is("ShareRefreshTokens")) {
             auto b = flag_of(value);
-            known = true;
             ok = b.has_value();
             if (b)
                 out.share_refresh_tokens = *b;

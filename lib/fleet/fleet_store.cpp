@@ -163,6 +163,7 @@ void fleet_store::heard(const redis_reply& r)
         }
         return;
     }
+    news_of(m->digest).fetch_add(1); // before the watchers are read: see wait_for_news
     std::vector<std::function<void()>> wake;
     {
         std::lock_guard lock(mtx_);
@@ -204,11 +205,14 @@ asio::awaitable<std::pair<error_code, redis_reply>> fleet_store::command(redis_c
     co_return std::pair{ec, std::move(reply)};
 }
 
-void fleet_store::send(redis_command cmd)
+void fleet_store::send(redis_command cmd, std::optional<metric> on_success)
 {
     asio::co_spawn(
-        strand_, [self = shared_from_this(), cmd = std::move(cmd)]() mutable -> asio::awaitable<void> {
-            co_await self->command(std::move(cmd));
+        strand_,
+        [self = shared_from_this(), cmd = std::move(cmd), on_success]() mutable -> asio::awaitable<void> {
+            auto [ec, reply] = co_await self->command(std::move(cmd));
+            if (!ec && on_success)
+                self->counters_->report(*on_success);
         },
         asio::detached);
 }
@@ -254,7 +258,14 @@ asio::awaitable<bool> fleet_store::try_lock(const fleet_names& n, const std::str
     co_return !ec && r.type == redis_reply::kind::status;
 }
 
-asio::awaitable<void> fleet_store::wait_for_news(const fleet_names& n, std::chrono::milliseconds d)
+std::atomic<std::uint64_t>& fleet_store::news_of(const std::string& digest) const noexcept
+{
+    return news_[std::hash<std::string>{}(digest) % news_.size()];
+}
+
+std::uint64_t fleet_store::news_mark(const fleet_names& n) const noexcept { return news_of(n.digest).load(); }
+
+asio::awaitable<void> fleet_store::wait_for_news(const fleet_names& n, std::uint64_t mark, std::chrono::milliseconds d)
 {
     auto ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex, d);
@@ -263,7 +274,10 @@ asio::awaitable<void> fleet_store::wait_for_news(const fleet_names& n, std::chro
         std::lock_guard lock(mtx_);
         it = watchers_.emplace(n.digest, [timer, ex] { asio::post(ex, [timer] { timer->cancel(); }); });
     }
-    co_await timer->async_wait(awaitable_tuple);
+    // Registered first, checked second: heard() counts before it reads the
+    // watchers, so news is either seen here or wakes the timer.
+    if (news_of(n.digest).load() == mark)
+        co_await timer->async_wait(awaitable_tuple);
     std::lock_guard lock(mtx_);
     watchers_.erase(it);
 }
@@ -276,8 +290,7 @@ void fleet_store::share(const cache_key& key, const shared_token& t, bool drop_o
     if (!settings_.share_refresh_tokens)
         copy.refresh_token.clear();
     const auto sealed = seal(ring_, encode_token(copy), n.token);
-    send({"SET", n.token, sealed, "PX", millis(until(t.times.usable_until, now))});
-    counters_->report(metric::fleet_stored);
+    send({"SET", n.token, sealed, "PX", millis(until(t.times.usable_until, now))}, metric::fleet_stored);
     send({"PUBLISH", channel_, ready_message(n.digest)});
     if (drop_others)
         send({"PUBLISH", channel_, drop_message(instance_, key)});

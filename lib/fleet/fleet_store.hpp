@@ -24,6 +24,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -62,8 +64,12 @@ public:
     boost::asio::awaitable<fleet_view> lookup(const fleet_names& n);
     /// True when this instance now holds the lock (as `owner`).
     boost::asio::awaitable<bool> try_lock(const fleet_names& n, const std::string& owner);
-    /// Returns when a token is announced for `n.digest`, or after `d`.
-    boost::asio::awaitable<void> wait_for_news(const fleet_names& n, std::chrono::milliseconds d);
+    /// A mark of the news heard so far for `n` (take it before looking).
+    std::uint64_t news_mark(const fleet_names& n) const noexcept;
+    /// Returns when a token is announced for `n.digest` (or was, since
+    /// `mark` was taken: a message between the look and this wait is not
+    /// missed), or after `d`.
+    boost::asio::awaitable<void> wait_for_news(const fleet_names& n, std::uint64_t mark, std::chrono::milliseconds d);
 
     /// Stores `t` (its life as TTL), announces it, tells the others to drop
     /// their copies when `drop_others`, and releases `owner`'s lock.
@@ -81,8 +87,9 @@ private:
                 std::shared_ptr<event_counters> counters, std::shared_ptr<boost::asio::ssl::context> tls);
 
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> command(redis_command cmd);
-    /// Sends without waiting (breaker and metrics still see the outcome).
-    void send(redis_command cmd);
+    /// Sends without waiting (breaker and metrics still see the outcome);
+    /// `on_success` is reported when Redis accepted it.
+    void send(redis_command cmd, std::optional<metric> on_success = std::nullopt);
     void heard(const redis_reply& message);
     std::optional<std::string> open_value(const redis_reply& r, std::string_view aad);
     void keep_subscribed();
@@ -101,6 +108,10 @@ private:
     std::mutex mtx_; ///< guards breaker_ and watchers_
     circuit_breaker breaker_;
     std::multimap<std::string, std::function<void()>> watchers_; ///< digest -> wake
+    /// "ready" messages heard, counted per slot of digests (a shared slot
+    /// only costs a waiter an early look).
+    mutable std::array<std::atomic<std::uint64_t>, 64> news_{};
+    std::atomic<std::uint64_t>& news_of(const std::string& digest) const noexcept;
 };
 
 } // namespace tetrapak::detail

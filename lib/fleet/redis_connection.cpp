@@ -129,10 +129,10 @@ struct redis_connection::state : std::enable_shared_from_this<state> {
     bool closing = false; ///< close_when_idle(): close when the queue empties
     steady::time_point open_deadline{};
     asio::steady_timer timer;
-    std::uint64_t next_id = 1;
+    std::atomic<std::uint64_t> next_id{1}; ///< taken by callers on their own threads
     std::atomic<bool> is_open{false};
 
-    void submit(redis_command cmd, handler_type h);
+    void submit(std::uint64_t id, redis_command cmd, handler_type h);
     void cancel(std::uint64_t id);
     void start_open();
     asio::awaitable<void> open(std::uint64_t gen);
@@ -147,16 +147,8 @@ struct redis_connection::state : std::enable_shared_from_this<state> {
     void complete(pending& p, error_code ec, redis_reply r);
 };
 
-void redis_connection::state::submit(redis_command cmd, handler_type h)
+void redis_connection::state::submit(std::uint64_t id, redis_command cmd, handler_type h)
 {
-    const auto id = next_id++;
-    auto slot = asio::get_associated_cancellation_slot(h);
-    if (slot.is_connected()) {
-        slot.assign([w = weak_from_this(), id](asio::cancellation_type) {
-            if (auto self = w.lock())
-                asio::post(self->strand, [self, id] { self->cancel(id); });
-        });
-    }
     const auto budget = ph == phase::open ? lim.command : lim.connect + lim.command;
     out += format_command(cmd);
     queue.push_back(pending{std::move(h), steady::now() + budget, id, false});
@@ -401,13 +393,17 @@ void redis_connection::state::complete(pending& p, error_code ec, redis_reply r)
 {
     auto h = std::move(*p.handler);
     p.handler.reset();
-    auto slot = asio::get_associated_cancellation_slot(h);
-    if (slot.is_connected())
-        slot.clear();
-    // Never inline: the handler may send the next command from inside.
+    // Never inline: the handler may send the next command from inside. The
+    // slot is cleared on the handler's executor, where it was assigned and
+    // where the caller emits (a slot is not thread-safe).
     asio::post(strand, [h = std::move(h), ec, r = std::move(r)]() mutable {
         auto ex = asio::get_associated_executor(h);
-        asio::dispatch(ex, [h = std::move(h), ec, r = std::move(r)]() mutable { std::move(h)(ec, std::move(r)); });
+        asio::dispatch(ex, [h = std::move(h), ec, r = std::move(r)]() mutable {
+            auto slot = asio::get_associated_cancellation_slot(h);
+            if (slot.is_connected())
+                slot.clear();
+            std::move(h)(ec, std::move(r));
+        });
     });
 }
 
@@ -425,10 +421,20 @@ void redis_connection::set_subscriber(std::vector<redis_command> on_open, std::f
     st_->push = std::move(push);
 }
 
+/// Runs on the caller's thread (the initiation), where its cancellation
+/// slot may be touched; everything else happens on the connection's strand.
 void redis_connection::exec(redis_command cmd, handler_type handler)
 {
-    asio::dispatch(st_->strand, [st = st_, cmd = std::move(cmd), h = std::move(handler)]() mutable {
-        st->submit(std::move(cmd), std::move(h));
+    const auto id = st_->next_id.fetch_add(1, std::memory_order_relaxed);
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) {
+        slot.assign([w = std::weak_ptr<state>(st_), id](asio::cancellation_type) {
+            if (auto st = w.lock())
+                asio::post(st->strand, [st, id] { st->cancel(id); });
+        });
+    }
+    asio::dispatch(st_->strand, [st = st_, id, cmd = std::move(cmd), h = std::move(handler)]() mutable {
+        st->submit(id, std::move(cmd), std::move(h));
     });
 }
 

@@ -5,6 +5,7 @@
 
 #include <tetrapak/error.hpp>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -93,22 +94,35 @@ const boost::system::error_category* category_named(std::string_view name)
     return nullptr;
 }
 
-json::value parse_quietly(std::string_view text)
+json::value parse_quietly(std::string_view text, json::storage_ptr sp)
 {
     boost::system::error_code ec;
-    auto v = json::parse(text, ec);
+    auto v = json::parse(text, ec, std::move(sp));
     return ec ? json::value() : v;
 }
 } // namespace
 
 fleet_names names_for(std::string_view prefix, const cache_key& key)
 {
+    // A service asks for the names of the same few keys again and again.
+    thread_local struct {
+        bool set = false;
+        std::string prefix;
+        cache_key key;
+        fleet_names names;
+    } last;
+    if (last.set && last.key == key && last.prefix == prefix)
+        return last.names;
     const auto d = sha256_of(key_bytes_of(key));
     fleet_names n;
     n.digest = hex(d.data(), d.size());
     n.token = std::string(prefix) + "t:" + n.digest;
     n.retry_after = n.token + ":ra";
     n.lock = n.token + ":lock";
+    last.set = true;
+    last.prefix = prefix;
+    last.key = key;
+    last.names = n;
     return n;
 }
 
@@ -165,7 +179,10 @@ std::string encode_token(const shared_token& t)
 
 std::optional<shared_token> decode_token(std::string_view text, sys_clock::time_point now)
 {
-    const auto v = parse_quietly(text);
+    // Every lookup decodes one: its JSON lives on the stack, not the heap.
+    unsigned char buffer[4096];
+    json::monotonic_resource mr(buffer, sizeof buffer);
+    const auto v = parse_quietly(text, &mr);
     const auto* o = versioned_object(v);
     if (!o)
         return std::nullopt;
@@ -212,7 +229,7 @@ std::string encode_failure(const shared_failure& f)
 
 std::optional<shared_failure> decode_failure(std::string_view text, sys_clock::time_point now)
 {
-    const auto v = parse_quietly(text);
+    const auto v = parse_quietly(text, {});
     const auto* o = versioned_object(v);
     if (!o)
         return std::nullopt;

@@ -36,6 +36,7 @@ asio::awaitable<fleet_outcome> coordinate(std::shared_ptr<fleet_store> store, fl
     const auto poll = fleet_poll_interval(store->settings());
     fleet_outcome out;
     for (;;) {
+        const auto mark = store->news_mark(n);
         auto v = co_await store->lookup(n);
         const auto now = steady::now();
         out.step = next_fleet_step(v, background, sys_clock::now(), now >= deadline);
@@ -57,8 +58,8 @@ asio::awaitable<fleet_outcome> coordinate(std::shared_ptr<fleet_store> store, fl
             break; // another instance won it: look again
         }
         case fleet_step::wait:
-            co_await store->wait_for_news(n, std::min(poll, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                  deadline - now)));
+            co_await store->wait_for_news(
+                n, mark, std::min(poll, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
             out.waited = steady::now() - began;
             break;
         }

@@ -12,7 +12,11 @@
 
 #include <tetrapak.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
@@ -83,6 +87,34 @@ public:
             r->ec = boost::asio::error::timed_out;
             return *r;
         }
+        return *r;
+    }
+
+    /// One call whose caller leaves (terminal cancellation) after `after`.
+    instance_result authorize_cancelled_after(std::chrono::milliseconds after)
+    {
+        auto r = std::make_shared<instance_result>();
+        auto done = std::make_shared<std::promise<void>>();
+        auto f = done->get_future();
+        auto signal = std::make_shared<boost::asio::cancellation_signal>();
+        auto timer = std::make_shared<boost::asio::steady_timer>(ctx_, after);
+        const auto t0 = std::chrono::steady_clock::now();
+        // Started and cancelled on the context's thread: a signal is not thread-safe.
+        boost::asio::post(ctx_, [this, r, done, signal, timer, t0] {
+            auth_.async_authorize({}, r->diag,
+                                  boost::asio::bind_cancellation_slot(
+                                      signal->slot(), [r, done, t0](boost::system::error_code ec, actor_token t) {
+                                          r->ec = ec;
+                                          r->token = std::move(t);
+                                          r->elapsed = std::chrono::steady_clock::now() - t0;
+                                          done->set_value();
+                                      }));
+            timer->async_wait([signal](boost::system::error_code) {
+                signal->emit(boost::asio::cancellation_type::terminal);
+            });
+        });
+        if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+            r->ec = boost::asio::error::timed_out;
         return *r;
     }
 

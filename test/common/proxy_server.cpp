@@ -1,6 +1,8 @@
 // Copyright (c) 2026 tetrapak-asio developers. Distributed under the Boost Software License 1.0.
 #include "proxy_server.hpp"
 
+#include "child_process.hpp"
+
 #include <boost/url/url.hpp>
 
 #include <algorithm>
@@ -47,54 +49,6 @@ bool basicauth_token(std::string_view s)
     });
 }
 
-/// The tinyproxy executable, resolved before fork (the child only calls execve).
-std::string find_tinyproxy()
-{
-    std::string dirs = "/usr/bin:/usr/sbin:/usr/local/bin:/usr/local/sbin";
-    if (const char* path = std::getenv("PATH"))
-        dirs = std::string(path) + ":" + dirs;
-    std::istringstream in(dirs);
-    for (std::string dir; std::getline(in, dir, ':');) {
-        std::string candidate = (dir.empty() ? "." : dir) + "/tinyproxy";
-        if (access(candidate.c_str(), X_OK) == 0)
-            return candidate;
-    }
-    throw std::runtime_error("tinyproxy is not installed: run scripts/install-deps.sh (apt-get install tinyproxy-bin)");
-}
-
-/// A port that was free on 127.0.0.1 a moment ago (tinyproxy cannot listen on port 0).
-unsigned short free_loopback_port()
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-              getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-    int err = errno;
-    close(fd);
-    if (!ok)
-        throw std::runtime_error(std::string("cannot pick a loopback port: ") + std::strerror(err));
-    return ntohs(a.sin_port);
-}
-
-bool accepts_connections(unsigned short port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 /// tinyproxy fsyncs every log line: keep its files on tmpfs when there is one.
 std::string make_temp_dir()
 {
@@ -106,54 +60,6 @@ std::string make_temp_dir()
     if (!mkdtemp(tmpl.data()))
         throw std::runtime_error("mkdtemp failed in " + base + ": " + std::strerror(errno));
     return tmpl;
-}
-
-std::string read_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-/// fork + execve with the child bound to this thread's life (PR_SET_PDEATHSIG),
-/// stdin from /dev/null, stdout and stderr to `output`, and no other inherited fd.
-pid_t spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& output)
-{
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out_fd = open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (null_fd < 0 || out_fd < 0)
-        throw std::runtime_error("cannot open the proxy's stdio files in " + output);
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    long max_fd = sysconf(_SC_OPEN_MAX);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        // Only async-signal-safe calls from here on: the test process has threads.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) // the parent died before prctl
-            _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
-        if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-            _exit(127);
-        // Sockets of the test process (Asio does not set CLOEXEC) must not stay open in the proxy.
-        if (close_range(3, ~0U, 0) != 0)
-            for (long fd = 3; fd < max_fd; ++fd)
-                close(static_cast<int>(fd));
-        execve(exe.c_str(), argv.data(), environ);
-        _exit(127);
-    }
-    int err = errno;
-    close(null_fd);
-    close(out_fd);
-    if (pid < 0)
-        throw std::runtime_error(std::string("fork failed: ") + std::strerror(err));
-    return pid;
 }
 
 } // namespace
@@ -211,7 +117,7 @@ bool proxy_server::start(std::string& failure)
     port_ = free_loopback_port();
     write_config();
     std::filesystem::remove(dir_ + "/tinyproxy.log");
-    pid_ = spawn(find_tinyproxy(), {"tinyproxy", "-d", "-c", dir_ + "/tinyproxy.conf"}, dir_ + "/stderr.txt");
+    pid_ = spawn(find_executable("tinyproxy", "tinyproxy-bin"), {"tinyproxy", "-d", "-c", dir_ + "/tinyproxy.conf"}, dir_ + "/stderr.txt");
     if (wait_ready(failure))
         return true;
     stop();

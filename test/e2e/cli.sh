@@ -3,7 +3,9 @@
 # success (bare and --json, client credentials and token exchange, discovery),
 # a wrong secret, an unreachable server, bad flags; and --verbose, on every
 # path, never shows a secret, the subject or a token. Workload identity
-# (assertion files, the jwt_bearer grant) and DPoP tokens.
+# (assertion files, the jwt_bearer grant) and DPoP tokens. --redis: two runs
+# share one token through a local redis-server (one token request), which
+# never holds the token readably.
 #   test/e2e/cli.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -150,6 +152,81 @@ expect_exit 2 "--dpop-key that does not exist" -- "$cli" "${base[@]}" --client-s
 grep -qF "$missing" <<<"$err" || fail "--dpop-key: the file is not named: $err"
 expect_exit 2 "--dpop-alg unknown" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --dpop-alg HS256
 rm -f "$jwt_maker" "$client_assertion" "$grant_assertion" "$expired_assertion"
+
+# --redis: runs share a token through a real redis-server (sealed, never readable there).
+redis_dir=$(mktemp -d)
+redis_pid=
+trap "[ -n \"\$redis_pid\" ] && kill \"\$redis_pid\" 2>/dev/null; wait 2>/dev/null; rm -rf \"\$redis_dir\"" EXIT
+redis_port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])")
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+  --logfile "$redis_dir/redis.log" >/dev/null 2>&1 &
+redis_pid=$!
+rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+for _ in $(seq 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+[ "$(rcli ping 2>/dev/null)" = PONG ] || fail "redis-server did not start on port $redis_port: $(cat "$redis_dir/redis.log")"
+redis_url="redis://127.0.0.1:$redis_port"
+key_b64=$(openssl rand -base64 32)
+key_file="$redis_dir/keys"; printf "k1:%s\n" "$key_b64" >"$key_file"
+wrong_key_file="$redis_dir/wrong-keys"; printf "k1:%s\n" "$(openssl rand -base64 32)" >"$wrong_key_file"
+token_requests() {
+  local stats
+  stats=$(curl -sS --cacert "$TETRAPAK_CA_FILE" "$TETRAPAK_ISSUER/test/stats") || fail "GET /test/stats failed"
+  node -e "const j = JSON.parse(process.argv[1]); if (typeof j.token_requests !== \"number\") process.exit(1); console.log(j.token_requests)" "$stats" \
+    || fail "GET /test/stats: no token_requests in $stats"
+}
+# timed_run WANT DESCRIPTION -- COMMAND...: expect_exit, bounded, and in at most 5 s.
+timed_run() {
+  local t0=$(date +%s%N)
+  expect_exit "$1" "$2" -- timeout 20 "${@:4}"
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  [ "$ms" -lt 5000 ] || fail "$2: took $ms ms (the CLI must exit promptly)"
+  echo "   ($ms ms)"
+}
+redis_run=("$cli" "${base[@]}" --client-secret-file "$secret_file" --redis "$redis_url")
+
+before=$(token_requests)
+timed_run 0 "--redis: the first run fetches and stores" -- "${redis_run[@]}" --redis-key-file "$key_file"
+shared=$out
+[[ "$shared" =~ ^[A-Za-z0-9_-]{20,}$ ]] || fail "--redis: not a bare token: $shared"
+[ "$(token_requests)" = $((before + 1)) ] || fail "--redis: the first run made $(( $(token_requests) - before )) token requests"
+[ -n "$(rcli --scan --pattern "tetrapak:t:*")" ] || fail "--redis: nothing stored in Redis after the first run"
+timed_run 0 "--redis: the second run reuses the stored token" -- "${redis_run[@]}" --redis-key-file "$key_file"
+[ "$out" = "$shared" ] || fail "--redis: the second run printed another token"
+[ "$(token_requests)" = $((before + 1)) ] || fail "--redis: two runs made $(( $(token_requests) - before )) token requests, wanted 1"
+
+# Nothing in Redis shows the token or the key.
+keys=$(rcli --scan)
+[ -n "$keys" ] || fail "--redis: no keys in Redis"
+while IFS= read -r k; do
+  grep -qF -- "$shared" <<<"$k" && fail "--redis: the token is in the Redis key name $k"
+  rcli --raw get "$k" >"$redis_dir/value" # binary: grep -a reads it as text
+  [ -s "$redis_dir/value" ] || fail "--redis: $k has no value"
+  grep -qaF -- "$shared" "$redis_dir/value" && fail "--redis: the token is in the value of $k"
+  grep -qF -- "$key_b64" <<<"$k" && fail "--redis: the envelope key is in the name $k"
+  grep -qaF -- "$key_b64" "$redis_dir/value" && fail "--redis: the envelope key is in the value of $k"
+  grep -qaF -- "basic-secret" "$redis_dir/value" && fail "--redis: the client secret is in the value of $k"
+done <<<"$keys"
+echo "ok: --redis: no token, key or secret readable in Redis ($(wc -l <<<"$keys") keys)"
+
+before=$(token_requests)
+timed_run 0 "--redis with the wrong key file: a fresh fetch" -- "${redis_run[@]}" --redis-key-file "$wrong_key_file"
+[[ "$out" =~ ^[A-Za-z0-9_-]{20,}$ ]] || fail "--redis, wrong key file: not a bare token: $out"
+[ "$out" != "$shared" ] || fail "--redis, wrong key file: the shared token was opened with the wrong key"
+[ "$(token_requests)" = $((before + 1)) ] || fail "--redis, wrong key file: $(( $(token_requests) - before )) token requests, wanted 1"
+
+expect_exit 2 "--redis-key-file without --redis" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --redis-key-file "$key_file"
+grep -q -- "--redis" <<<"$err" || fail "--redis-key-file without --redis: not explained: $err"
+expect_exit 2 "--redis without keys" -- "${redis_run[@]}"
+grep -q "fleet.keys" <<<"$err" || fail "--redis without keys: the setting is not named: $err"
+no_leak "--redis without keys" "$key_b64"
+expect_exit 2 "--redis with a malformed key file" -- "${redis_run[@]}" --redis-key-file "$secret_file"
+no_leak "--redis with a malformed key file" basic-secret
+expect_exit 2 "--redis with a bad URL" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --redis "http://u:canary-url-pw@127.0.0.1:$redis_port" --redis-key-file "$key_file"
+no_leak "--redis with a bad URL" canary-url-pw
+timed_run 0 "--redis unreachable: a token anyway" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --redis redis://127.0.0.1:1 --redis-key-file "$key_file"
+[[ "$out" =~ ^[A-Za-z0-9_-]{20,}$ ]] || fail "--redis unreachable: not a bare token: $out"
+timed_run 0 "--redis refusing the password, verbose: a token, no password shown" -- "$cli" "${base[@]}" --client-secret-file "$secret_file" --redis "redis://:canary-redis-pw@127.0.0.1:$redis_port" --redis-key-file "$key_file" --verbose
+no_leak "--redis refusing the password" canary-redis-pw "$key_b64"
 
 echo "all CLI checks passed"
 ' "$cli"

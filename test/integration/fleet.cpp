@@ -36,6 +36,27 @@ std::string only_token_key(const test::redis_server& redis)
 
 bool contains(const std::string& hay, std::string_view needle) { return hay.find(needle) != std::string::npos; }
 
+/// Waits until a token value is in `redis`; its key name, or "" after 3 s.
+std::string shared_key(const test::redis_server& redis)
+{
+    test::eventually([&] { return !only_token_key(redis).empty(); });
+    return only_token_key(redis);
+}
+
+/// The name of the value an instance with `cfg` shares, learnt from a first
+/// instance (gone after this); then Redis is emptied, as for a cold start.
+std::string cold_key_name(const auth_config& cfg, const test::redis_server& redis)
+{
+    {
+        fleet_instance probe(cfg);
+        BOOST_TEST_REQUIRE(!probe.authorize().ec);
+    }
+    auto key = shared_key(redis);
+    BOOST_TEST_REQUIRE(!key.empty());
+    redis.flushall();
+    return key;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(fleet)
@@ -96,7 +117,7 @@ BOOST_AUTO_TEST_CASE(a_second_instance_makes_no_token_request)
     fleet_instance b(test::fleet_client(server, redis));
     auto first = a.authorize();
     BOOST_TEST_REQUIRE(!first.ec, first.ec.message() << ' ' << first.diag);
-    BOOST_TEST(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST(!shared_key(redis).empty());
     auto second = b.authorize();
     BOOST_TEST_REQUIRE(!second.ec, second.ec.message() << ' ' << second.diag);
     BOOST_TEST(second.token.value() == first.token.value());
@@ -104,7 +125,7 @@ BOOST_AUTO_TEST_CASE(a_second_instance_makes_no_token_request)
     BOOST_TEST((std::chrono::floor<std::chrono::milliseconds>(*second.token.expires_at()) ==
                 std::chrono::floor<std::chrono::milliseconds>(*first.token.expires_at()))); // kept to the millisecond
     BOOST_TEST(server.stat("token_requests") == 1);
-    BOOST_TEST(a.stat(metric::fleet_stored) == 1u);
+    BOOST_TEST(test::eventually([&] { return a.stat(metric::fleet_stored) == 1u; })); // counted when Redis answered
     BOOST_TEST(b.stat(metric::fleet_hit) == 1u);
     // The value lives as long as the token is usable, not longer.
     const auto ttl = redis.pttl(only_token_key(redis));
@@ -120,7 +141,7 @@ BOOST_AUTO_TEST_CASE(nothing_in_redis_is_readable)
     fleet_instance a(cfg);
     auto t = a.authorize();
     BOOST_TEST_REQUIRE(!t.ec, t.ec.message() << ' ' << t.diag);
-    BOOST_TEST(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST(!shared_key(redis).empty());
     const auto keys = redis.keys("*");
     BOOST_TEST(!keys.empty());
     for (const auto& k : keys) {
@@ -140,8 +161,8 @@ BOOST_AUTO_TEST_CASE(a_tampered_value_is_ignored_counted_and_replaced)
     test::oidc_server server;
     fleet_instance a(test::fleet_client(server, redis));
     BOOST_TEST_REQUIRE(!a.authorize().ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
-    const auto key = only_token_key(redis);
+    const auto key = shared_key(redis);
+    BOOST_TEST_REQUIRE(!key.empty());
     auto value = *redis.get(key);
     value[value.size() / 2] ^= 0x01;
     redis.set(key, value, 60s);
@@ -167,7 +188,7 @@ BOOST_AUTO_TEST_CASE(rotation_reads_old_values_and_an_unknown_key_id_is_refused)
     fleet_instance old_ring(test::fleet_client(server, redis, test::fleet_key_1));
     auto first = old_ring.authorize();
     BOOST_TEST_REQUIRE(!first.ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST_REQUIRE(!shared_key(redis).empty());
 
     // Rotated: the new key seals, the old one still opens.
     fleet_instance rotated(test::fleet_client(server, redis, std::string(test::fleet_key_2) + "," + test::fleet_key_1));
@@ -194,8 +215,8 @@ BOOST_AUTO_TEST_CASE(a_value_moved_from_another_cache_key_does_not_open)
     cfg_y.scope = {"read"};
     fleet_instance x(cfg_x);
     BOOST_TEST_REQUIRE(!x.authorize().ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
-    const auto key_x = only_token_key(redis);
+    const auto key_x = shared_key(redis);
+    BOOST_TEST_REQUIRE(!key_x.empty());
     const auto value_x = *redis.get(key_x);
 
     fleet_instance y(cfg_y);
@@ -244,7 +265,7 @@ BOOST_AUTO_TEST_CASE(redis_killed_and_restarted_costs_callers_nothing)
     redis.restart();
     BOOST_TEST(test::eventually([&] {
         fleet_instance up(cfg);
-        return !up.authorize().ec && up.stat(metric::fleet_stored) == 1u;
+        return !up.authorize().ec && test::eventually([&] { return up.stat(metric::fleet_stored) == 1u; }, 500ms);
     }, 5000ms));
     const auto before = server.stat("token_requests");
     fleet_instance again(cfg);
@@ -272,7 +293,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_redis_is_down_within_the_timeout)
     // Redis answers again: a new instance shares through it
     fleet_instance b(cfg);
     BOOST_TEST(!b.authorize().ec);
-    BOOST_TEST(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST(!shared_key(redis).empty());
 }
 
 BOOST_AUTO_TEST_CASE(force_authorization_drops_the_other_instances_copies)
@@ -283,7 +304,7 @@ BOOST_AUTO_TEST_CASE(force_authorization_drops_the_other_instances_copies)
     fleet_instance b(test::fleet_client(server, redis));
     auto t1 = a.authorize();
     BOOST_TEST_REQUIRE(!t1.ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST_REQUIRE(!shared_key(redis).empty());
     BOOST_TEST_REQUIRE(b.authorize().token.value() == t1.token.value());
 
     http_client_options forced;
@@ -303,7 +324,7 @@ BOOST_AUTO_TEST_CASE(invalidate_deletes_the_shared_copy)
     test::oidc_server server;
     fleet_instance a(test::fleet_client(server, redis));
     BOOST_TEST_REQUIRE(!a.authorize().ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST_REQUIRE(!shared_key(redis).empty());
     BOOST_TEST(a.auth().invalidate({}));
     BOOST_TEST(test::eventually([&] { return only_token_key(redis).empty(); }));
     fleet_instance b(test::fleet_client(server, redis));
@@ -317,14 +338,7 @@ BOOST_AUTO_TEST_CASE(a_dead_lock_holder_is_taken_over_after_the_lock_expires)
     test::oidc_server server;
     auto cfg = test::fleet_client(server, redis);
     cfg.fleet.lock_ttl = 1000ms;
-    // Learn the key's names from a first instance, then clear the store.
-    {
-        fleet_instance probe(cfg);
-        BOOST_TEST_REQUIRE(!probe.authorize().ec);
-    }
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
-    const auto key = only_token_key(redis);
-    redis.flushall();
+    const auto key = cold_key_name(cfg, redis);
     redis.set(key + ":lock", "an-instance-that-died", 1000ms); // held by nobody alive
 
     fleet_instance b(cfg);
@@ -334,6 +348,22 @@ BOOST_AUTO_TEST_CASE(a_dead_lock_holder_is_taken_over_after_the_lock_expires)
     BOOST_TEST(t.elapsed < 4s);     // ...not for max_wait
     BOOST_TEST(b.stat(metric::fleet_waited) == 1u);
     BOOST_TEST(server.stat("token_requests") == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_caller_waiting_for_another_instance_can_leave)
+{
+    test::redis_server redis;
+    test::oidc_server server;
+    auto cfg = test::fleet_client(server, redis);
+    const auto key = cold_key_name(cfg, redis);
+    redis.set(key + ":lock", "another-instance", 10s); // fetching elsewhere, for long
+
+    fleet_instance b(cfg);
+    auto left = b.authorize_cancelled_after(150ms);
+    BOOST_TEST(left.ec == asio::error::operation_aborted, left.ec.message());
+    BOOST_TEST(left.elapsed < 2s); // at once, not after the wait
+    BOOST_TEST(left.token.empty());
+    BOOST_TEST(server.stat("token_requests") == 1); // the waiter left without fetching
 }
 
 BOOST_AUTO_TEST_CASE(a_retry_after_is_shared_by_the_fleet)
@@ -374,8 +404,8 @@ BOOST_AUTO_TEST_CASE(refresh_tokens_are_shared_only_when_configured)
         auto t = a.authorize();
         BOOST_TEST_REQUIRE(!t.ec, t.ec.message() << ' ' << t.diag);
         BOOST_TEST_REQUIRE(t.token.refresh_token().has_value());
-        BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
-        const auto key = only_token_key(redis);
+        const auto key = shared_key(redis);
+        BOOST_TEST_REQUIRE(!key.empty());
         tetrapak::diagnostics d;
         auto ring = detail::envelope_keyring::from_text(test::fleet_key_1, d);
         BOOST_TEST_REQUIRE(ring.has_value());
@@ -406,7 +436,7 @@ BOOST_AUTO_TEST_CASE(dpop_tokens_are_shared_only_with_the_same_key)
     fleet_instance c(same_key_cfg);
     auto tc = c.authorize();
     BOOST_TEST_REQUIRE(!tc.ec);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return !only_token_key(redis).empty(); }));
+    BOOST_TEST_REQUIRE(!shared_key(redis).empty());
     fleet_instance d(same_key_cfg);
     auto td = d.authorize();
     BOOST_TEST_REQUIRE(!td.ec);
