@@ -88,6 +88,8 @@ std::string without_credentials(std::string_view url)
     boost::urls::url copy(*u);
     const bool had_userinfo = copy.has_userinfo();
     copy.remove_userinfo();
+    copy.remove_query(); // e.g. ?password=...
+    copy.remove_fragment();
     if (copy.buffer().find('@') != std::string_view::npos)
         return "<hidden: not a URL with its credentials in the user info>";
     return std::string(copy.buffer()) + (had_userinfo ? " (credentials hidden)" : "");

@@ -20,6 +20,14 @@ namespace tetrapak::detail {
 
 enum class fleet_step { adopt, blocked, lock, wait, fetch_alone };
 
+/// Whether tokens of `cfg` go to the shared store. DPoP tokens bound to a
+/// key the service generated are this process's alone; tokens of a
+/// configuration with caching off are kept nowhere.
+inline bool fleet_shares(const auth_config& cfg) noexcept
+{
+    return cfg.cache.enabled && !(cfg.dpop.enabled && !cfg.dpop.key);
+}
+
 inline fleet_step next_fleet_step(const fleet_view& v, bool background, sys_clock::time_point now,
                                   bool waited_enough) noexcept
 {

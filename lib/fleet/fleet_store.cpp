@@ -251,11 +251,17 @@ asio::awaitable<fleet_view> fleet_store::lookup(const fleet_names& n)
     co_return v;
 }
 
-asio::awaitable<bool> fleet_store::try_lock(const fleet_names& n, const std::string& owner)
+asio::awaitable<fleet_store::lock_result> fleet_store::try_lock(const fleet_names& n, const std::string& owner)
 {
     auto set = lock_command(n, owner, settings_.lock_ttl);
     auto [ec, r] = co_await command(std::move(set));
-    co_return !ec && r.type == redis_reply::kind::status;
+    if (!ec)
+        co_return r.type == redis_reply::kind::status ? lock_result::won : lock_result::lost;
+    // A SET that was sent may still run after its caller left or timed out:
+    // a lock nobody knows the owner of would hold the fleet for lock_ttl.
+    if (ec != error::fleet_breaker_open)
+        release(n, owner);
+    co_return lock_result::failed;
 }
 
 std::atomic<std::uint64_t>& fleet_store::news_of(const std::string& digest) const noexcept

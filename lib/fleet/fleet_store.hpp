@@ -62,8 +62,12 @@ public:
     // co_await them at once, with arguments that outlive the await. (By
     // value, GCC 12 warns -Wmismatched-new-delete on the coroutine frame.)
     boost::asio::awaitable<fleet_view> lookup(const fleet_names& n);
-    /// True when this instance now holds the lock (as `owner`).
-    boost::asio::awaitable<bool> try_lock(const fleet_names& n, const std::string& owner);
+    enum class lock_result {
+        won,    ///< this instance holds the lock (as `owner`)
+        lost,   ///< another instance holds it
+        failed, ///< Redis did not say (error reply, timeout, cancelled): a release is sent in case it was taken
+    };
+    boost::asio::awaitable<lock_result> try_lock(const fleet_names& n, const std::string& owner);
     /// A mark of the news heard so far for `n` (take it before looking).
     std::uint64_t news_mark(const fleet_names& n) const noexcept;
     /// Returns when a token is announced for `n.digest` (or was, since

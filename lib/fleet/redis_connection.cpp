@@ -127,6 +127,9 @@ struct redis_connection::state : std::enable_shared_from_this<state> {
     std::string out;           ///< formatted, not yet written
     bool writing = false;
     bool closing = false; ///< close_when_idle(): close when the queue empties
+    /// A name lookup is still running (possibly of a connection given up):
+    /// no second one is queued behind it on Asio's one resolver thread.
+    bool resolving = false;
     steady::time_point open_deadline{};
     asio::steady_timer timer;
     std::atomic<std::uint64_t> next_id{1}; ///< taken by callers on their own threads
@@ -149,6 +152,11 @@ struct redis_connection::state : std::enable_shared_from_this<state> {
 
 void redis_connection::state::submit(std::uint64_t id, redis_command cmd, handler_type h)
 {
+    if (ph == phase::closed && resolving) { // DNS is stuck: do not pile lookups up
+        pending p{std::move(h), {}, id, false};
+        complete(p, error::redis_unavailable, {});
+        return;
+    }
     const auto budget = ph == phase::open ? lim.command : lim.connect + lim.command;
     out += format_command(cmd);
     queue.push_back(pending{std::move(h), steady::now() + budget, id, false});
@@ -181,7 +189,9 @@ asio::awaitable<error_code> redis_connection::state::connect_socket(link& l)
 {
     auto& secure = l.secure;
     tcp::resolver resolver(strand);
+    resolving = true;
     auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, awaitable_tuple);
+    resolving = false;
     if (rec)
         co_return rec;
     tcp::socket& sock = secure ? secure->next_layer() : *l.plain;

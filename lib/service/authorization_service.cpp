@@ -9,6 +9,7 @@
 #include "service_impl.hpp"
 #include "token_job.hpp"
 
+#include "../fleet/fleet_plan.hpp"
 #include "../transport/tls_context.hpp"
 
 #include <tetrapak/authorization_service.hpp>
@@ -135,7 +136,7 @@ bool authorization_service::invalidate(http_client_options options)
     auto k = detail::key_of(*impl_, options, d);
     if (!k)
         return false;
-    if (impl_->fleet)
+    if (impl_->fleet && detail::fleet_shares(**k->cfg))
         impl_->fleet->invalidate(k->key);
     return impl_->tokens.with_shard(k->key, [&](detail::token_store::shard& s) { return s.cache.invalidate(k->key); });
 }
@@ -256,7 +257,9 @@ pending_decision decide(pending_call& call, const std::shared_ptr<waiter<actor_t
         } else { // a fetch already running renews the entry; if it fails, a later caller renews
             s.cache.renewal_failed(call.key, now, now);
         }
-    } else if (running && running->add_waiter(w)) {
+    } else if (running && !(options.force_authorization && call.impl->fleet) && running->add_waiter(w)) {
+        // (A forced call with a fleet gets a fetch of its own: the running one
+        // may adopt the very token the caller wants replaced.)
         d.joined = true;
     } else {
         d.job = token_job::make(call.impl, fetch_request{call.cfg, call.grant, std::move(options.actor_token), call.key,

@@ -51,8 +51,11 @@ asio::awaitable<fleet_outcome> coordinate(std::shared_ptr<fleet_store> store, fl
             co_return out;
         case fleet_step::lock: {
             auto owner = fleet_store::new_owner();
-            if (co_await store->try_lock(n, owner)) {
+            const auto got = co_await store->try_lock(n, owner);
+            if (got == fleet_store::lock_result::won)
                 out.owner = std::move(owner);
+            if (got != fleet_store::lock_result::lost || steady::now() >= deadline) {
+                out.step = fleet_step::fetch_alone; // won (holding the lock), or Redis would not say
                 co_return out;
             }
             break; // another instance won it: look again
@@ -71,13 +74,7 @@ asio::awaitable<fleet_outcome> coordinate(std::shared_ptr<fleet_store> store, fl
 
 } // namespace
 
-/// DPoP tokens bound to a key the service generated are this process's
-/// alone; tokens of a configuration with caching off are not kept anywhere.
-bool token_job::shares_with_fleet() const noexcept
-{
-    const auto& cfg = *req_.cfg;
-    return svc_->fleet && cfg.cache.enabled && !(cfg.dpop.enabled && !cfg.dpop.key);
-}
+bool token_job::shares_with_fleet() const noexcept { return svc_->fleet && fleet_shares(*req_.cfg); }
 
 void token_job::consult_fleet()
 {
@@ -105,6 +102,7 @@ void token_job::fleet_decided(fleet_outcome o)
         a.ec = o.failure->failure.ec;
         diag_ = o.failure->failure.diag;
         a.retry_after = std::chrono::ceil<std::chrono::seconds>(o.failure->until - sys_clock::now());
+        diagnostics_access::retry_after(diag_) = a.retry_after; // as if this instance had been told
         fail_and_finish(a);
         return;
     }

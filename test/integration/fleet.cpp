@@ -16,6 +16,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <hiredis/hiredis.h>
+
 #include <set>
 
 namespace asio = boost::asio;
@@ -35,6 +37,19 @@ std::string only_token_key(const test::redis_server& redis)
 }
 
 bool contains(const std::string& hay, std::string_view needle) { return hay.find(needle) != std::string::npos; }
+
+/// CONFIG SET on the (password-less) Redis at `port`.
+void redis_config_set(unsigned short port, const char* name, const char* value)
+{
+    redisContext* c = redisConnect("127.0.0.1", port);
+    BOOST_TEST_REQUIRE((c && !c->err));
+    auto* r = static_cast<redisReply*>(redisCommand(c, "CONFIG SET %s %s", name, value));
+    const bool ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    BOOST_TEST_REQUIRE(ok);
+}
 
 /// Waits until a token value is in `redis`; its key name, or "" after 3 s.
 std::string shared_key(const test::redis_server& redis)
@@ -78,7 +93,7 @@ BOOST_AUTO_TEST_CASE(the_lock_elects_one_owner_and_only_the_owner_releases_it)
     std::vector<std::string> owners;
     for (std::size_t i = 0; i < stores.size(); ++i)
         owners.push_back(detail::fleet_store::new_owner());
-    std::vector<std::future<bool>> won;
+    std::vector<std::future<detail::fleet_store::lock_result>> won;
     for (std::size_t i = 0; i < stores.size(); ++i) // all sent before any answer is read
         won.push_back(asio::co_spawn(ctx, stores[i]->try_lock(names, owners[i]), asio::use_future));
     // (The connections keep the context busy: run it until every answer is in.)
@@ -90,7 +105,7 @@ BOOST_AUTO_TEST_CASE(the_lock_elects_one_owner_and_only_the_owner_releases_it)
     int winners = 0, winner = -1;
     for (int i = 0; i < 8; ++i) {
         BOOST_TEST_REQUIRE((won[i].wait_for(0s) == std::future_status::ready));
-        if (won[i].get()) {
+        if (won[i].get() == detail::fleet_store::lock_result::won) {
             ++winners;
             winner = i;
         }
@@ -350,6 +365,21 @@ BOOST_AUTO_TEST_CASE(a_dead_lock_holder_is_taken_over_after_the_lock_expires)
     BOOST_TEST(server.stat("token_requests") == 2);
 }
 
+BOOST_AUTO_TEST_CASE(a_redis_that_refuses_writes_leaves_callers_unharmed)
+{
+    test::redis_server redis;
+    test::oidc_server server;
+    // Reads work, every write is refused (-OOM): the lock can never be taken.
+    redis_config_set(redis.port(), "maxmemory-policy", "noeviction");
+    redis_config_set(redis.port(), "maxmemory", "1");
+    fleet_instance a(test::fleet_client(server, redis));
+    auto t = a.authorize();
+    BOOST_TEST(!t.ec, t.ec.message());
+    BOOST_TEST(t.elapsed < 3s); // fetched alone at once, not after max_wait, and no loop
+    BOOST_TEST(server.stat("token_requests") == 1);
+    BOOST_TEST(redis.command_count("set") <= 3); // the lock tried once, the value once (and the harness)
+}
+
 BOOST_AUTO_TEST_CASE(a_caller_waiting_for_another_instance_can_leave)
 {
     test::redis_server redis;
@@ -387,6 +417,9 @@ BOOST_AUTO_TEST_CASE(a_retry_after_is_shared_by_the_fleet)
     auto second = b.authorize();
     BOOST_TEST(second.ec == first.ec);
     BOOST_TEST(second.diag.error() == "temporarily_unavailable");
+    BOOST_TEST_REQUIRE(second.diag.retry_after().has_value()); // what is left of the server's 60 s
+    BOOST_TEST(second.diag.retry_after()->count() > 50);
+    BOOST_TEST(second.diag.retry_after()->count() <= 60);
     BOOST_TEST(requests == 1); // the fleet backs off together
 }
 
