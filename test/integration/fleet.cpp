@@ -58,6 +58,18 @@ std::string shared_key(const test::redis_server& redis)
     return only_token_key(redis);
 }
 
+/// A call on `i` that finds a shared value it must refuse: it counts the
+/// refusal, fetches (the server has then seen `requests` in all) and gets a
+/// token. Returns the call.
+test::instance_result refused_then_fetched(fleet_instance& i, const test::oidc_server& server, long requests)
+{
+    auto t = i.authorize();
+    BOOST_TEST_REQUIRE(!t.ec, t.ec.message() << ' ' << t.diag);
+    BOOST_TEST(i.stat(metric::fleet_rejected) == 1u);
+    BOOST_TEST(server.stat("token_requests") == requests);
+    return t;
+}
+
 /// The name of the value an instance with `cfg` shares, learnt from a first
 /// instance (gone after this); then Redis is emptied, as for a cold start.
 std::string cold_key_name(const auth_config& cfg, const test::redis_server& redis)
@@ -183,10 +195,7 @@ BOOST_AUTO_TEST_CASE(a_tampered_value_is_ignored_counted_and_replaced)
     redis.set(key, value, 60s);
 
     fleet_instance b(test::fleet_client(server, redis));
-    auto t = b.authorize();
-    BOOST_TEST_REQUIRE(!t.ec, t.ec.message() << ' ' << t.diag);
-    BOOST_TEST(b.stat(metric::fleet_rejected) == 1u);
-    BOOST_TEST(server.stat("token_requests") == 2); // fetched anew
+    auto t = refused_then_fetched(b, server, 2);
     BOOST_TEST(test::eventually([&] { return redis.get(key).value_or("") != value; })); // and replaced
 
     fleet_instance c(test::fleet_client(server, redis));
@@ -215,10 +224,7 @@ BOOST_AUTO_TEST_CASE(rotation_reads_old_values_and_an_unknown_key_id_is_refused)
 
     // A ring without k1: the value is refused, a token fetched and the value replaced under k3.
     fleet_instance other(test::fleet_client(server, redis, test::fleet_key_3));
-    auto own = other.authorize();
-    BOOST_TEST_REQUIRE(!own.ec);
-    BOOST_TEST(other.stat(metric::fleet_rejected) == 1u);
-    BOOST_TEST(server.stat("token_requests") == 2);
+    refused_then_fetched(other, server, 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_value_moved_from_another_cache_key_does_not_open)
@@ -245,10 +251,7 @@ BOOST_AUTO_TEST_CASE(a_value_moved_from_another_cache_key_does_not_open)
     redis.set(key_y, value_x, 60s); // X's token under Y's name
 
     fleet_instance y2(cfg_y);
-    auto t = y2.authorize();
-    BOOST_TEST_REQUIRE(!t.ec);
-    BOOST_TEST(y2.stat(metric::fleet_rejected) == 1u);
-    BOOST_TEST(server.stat("token_requests") == 3);
+    refused_then_fetched(y2, server, 3);
 }
 
 BOOST_AUTO_TEST_CASE(redis_killed_and_restarted_costs_callers_nothing)
