@@ -108,13 +108,7 @@ std::string fleet_store::new_owner()
     unsigned char b[16];
     if (RAND_bytes(b, sizeof b) != 1)
         throw std::runtime_error("OpenSSL RAND_bytes failed");
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s;
-    for (unsigned char c : b) {
-        s += digits[c >> 4];
-        s += digits[c & 15];
-    }
-    return s;
+    return lower_hex({reinterpret_cast<const char*>(b), sizeof b});
 }
 
 void fleet_store::start(std::function<void(const cache_key&)> drop)

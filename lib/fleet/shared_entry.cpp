@@ -5,12 +5,14 @@
 
 #include <tetrapak/error.hpp>
 
+#include <boost/algorithm/hex.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <iterator>
 
 namespace tetrapak::detail {
 namespace json = boost::json;
@@ -30,25 +32,10 @@ sys_clock::time_point time_of(std::int64_t ms)
     return sys_clock::time_point(std::chrono::duration_cast<sys_clock::duration>(std::chrono::milliseconds(ms)));
 }
 
-std::string hex(const unsigned char* p, std::size_t n)
+/// Our hex is lower case only: one spelling per digest, so names compare as bytes.
+bool is_lower_hex(std::string_view s) noexcept
 {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * n);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[p[i] >> 4];
-        out += digits[p[i] & 15];
-    }
-    return out;
-}
-
-int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string key_bytes_of(const cache_key& k)
@@ -102,6 +89,14 @@ json::value parse_quietly(std::string_view text, json::storage_ptr sp)
 }
 } // namespace
 
+std::string lower_hex(std::string_view bytes)
+{
+    std::string out;
+    out.reserve(2 * bytes.size());
+    boost::algorithm::hex_lower(bytes.begin(), bytes.end(), std::back_inserter(out));
+    return out;
+}
+
 fleet_names names_for(std::string_view prefix, const cache_key& key)
 {
     // A service asks for the names of the same few keys again and again.
@@ -115,7 +110,7 @@ fleet_names names_for(std::string_view prefix, const cache_key& key)
         return last.names;
     const auto d = sha256_of(key_bytes_of(key));
     fleet_names n;
-    n.digest = hex(d.data(), d.size());
+    n.digest = lower_hex({reinterpret_cast<const char*>(d.data()), d.size()});
     n.token = std::string(prefix) + "t:" + n.digest;
     n.retry_after = n.token + ":ra";
     n.lock = n.token + ":lock";
@@ -130,21 +125,16 @@ std::string channel_for(std::string_view prefix) { return std::string(prefix) + 
 
 std::string key_to_hex(const cache_key& key)
 {
-    const auto b = key_bytes_of(key);
-    return hex(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+    return lower_hex(key_bytes_of(key));
 }
 
 std::optional<cache_key> key_from_hex(std::string_view h)
 {
-    if (h.size() != 2 * key_bytes)
+    if (h.size() != 2 * key_bytes || !is_lower_hex(h))
         return std::nullopt;
-    unsigned char b[key_bytes];
-    for (std::size_t i = 0; i < key_bytes; ++i) {
-        const int hi = hex_digit(h[2 * i]), lo = hex_digit(h[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return std::nullopt;
-        b[i] = static_cast<unsigned char>(hi * 16 + lo);
-    }
+    std::string raw;
+    boost::algorithm::unhex(h.begin(), h.end(), std::back_inserter(raw));
+    const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
     cache_key k;
     std::copy(b, b + 32, k.config.begin());
     std::copy(b + 32, b + 64, k.subject.begin());
@@ -262,8 +252,7 @@ std::optional<fleet_message> parse_message(std::string_view text)
     fleet_message m;
     if (text.starts_with("ready ")) {
         m.digest = std::string(text.substr(6));
-        const bool hex_digits = std::all_of(m.digest.begin(), m.digest.end(), [](char c) { return hex_digit(c) >= 0; });
-        return m.digest.size() == 64 && hex_digits ? std::optional(m) : std::nullopt;
+        return m.digest.size() == 64 && is_lower_hex(m.digest) ? std::optional(m) : std::nullopt;
     }
     if (!text.starts_with("drop "))
         return std::nullopt;

@@ -41,6 +41,9 @@ struct fleet_names {
     std::string token, retry_after, lock;
 };
 
+/// `bytes` as lower-case hex.
+std::string lower_hex(std::string_view bytes);
+
 fleet_names names_for(std::string_view prefix, const cache_key& key);
 std::string channel_for(std::string_view prefix);
 

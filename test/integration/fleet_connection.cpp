@@ -66,6 +66,17 @@ struct unavailable_log {
     }
 };
 
+/// `a` fetches and shares a token; `b` then gets the very same one.
+void expect_shared(fleet_instance& a, fleet_instance& b, const test::redis_server& redis)
+{
+    auto first = a.authorize();
+    BOOST_TEST_REQUIRE(!first.ec, first.ec.message() << ' ' << first.diag);
+    BOOST_TEST_REQUIRE(test::eventually([&] { return token_keys(redis).size() == 1u; }));
+    auto second = b.authorize();
+    BOOST_TEST_REQUIRE(!second.ec, second.ec.message() << ' ' << second.diag);
+    BOOST_TEST(second.token.value() == first.token.value());
+}
+
 /// Two instances of one configuration, each with its fleet_unavailable log.
 struct logged_pair {
     explicit logged_pair(const auth_config& cfg) : a(cfg), b(cfg)
@@ -172,12 +183,7 @@ BOOST_AUTO_TEST_CASE(rediss_verified_with_the_ca_file_shares)
     logged_pair pair(cfg);
     auto &a = pair.a, &b = pair.b;
     auto &log_a = pair.log_a, &log_b = pair.log_b;
-    auto first = a.authorize();
-    BOOST_TEST_REQUIRE(!first.ec, first.ec.message() << ' ' << first.diag);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return token_keys(redis).size() == 1u; }));
-    auto second = b.authorize();
-    BOOST_TEST_REQUIRE(!second.ec, second.ec.message() << ' ' << second.diag);
-    BOOST_TEST(second.token.value() == first.token.value());
+    expect_shared(a, b, redis);
     BOOST_TEST(server.stat("token_requests") == 1); // the second instance made no token request
     BOOST_TEST(test::eventually([&] { return a.stat(metric::fleet_stored) == 1u; }));
     BOOST_TEST(b.stat(metric::fleet_hit) == 1u);
@@ -232,12 +238,7 @@ BOOST_AUTO_TEST_CASE(acl_user_and_password_in_the_url_share)
     fleet_instance b(cfg);
     unavailable_log log_a;
     log_a.attach(a);
-    auto first = a.authorize();
-    BOOST_TEST_REQUIRE(!first.ec, first.ec.message() << ' ' << first.diag);
-    BOOST_TEST_REQUIRE(test::eventually([&] { return token_keys(redis).size() == 1u; }));
-    auto second = b.authorize();
-    BOOST_TEST_REQUIRE(!second.ec, second.ec.message() << ' ' << second.diag);
-    BOOST_TEST(second.token.value() == first.token.value());
+    expect_shared(a, b, redis);
     BOOST_TEST(server.stat("token_requests") == 1);
     BOOST_TEST(b.stat(metric::fleet_hit) == 1u);
     BOOST_TEST(log_a.snapshot().empty());
