@@ -10,6 +10,10 @@ build=${BUILD_DIR:-$here/build}
 
 "$here/scripts/install-deps.sh"
 
+# On a failure, the failed tests' error lines are printed again at the very
+# end, where a CI log's tail shows them (scripts/failure-digest.sh).
+trap 'rc=$?; [ $rc -eq 0 ] || "$here/scripts/failure-digest.sh" "$build" "$here/build-asan" "$here/build-tsan"; exit $rc' EXIT
+
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_WERROR=ON -DTETRAPAK_BUILD_TESTS=ON -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "$(nproc)"
 "$here/scripts/b2-build.sh"

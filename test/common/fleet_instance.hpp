@@ -12,6 +12,8 @@
 
 #include <tetrapak.hpp>
 
+#include <boost/test/unit_test.hpp>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,11 +21,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 
 namespace tetrapak::test {
 
@@ -64,6 +68,7 @@ public:
         guard_.reset();
         ctx_.stop();
         runner_.join();
+        BOOST_TEST(repeated_ == 0, repeated_ << " completion handler(s) of this instance ran more than once");
     }
     fleet_instance(const fleet_instance&) = delete;
     fleet_instance& operator=(const fleet_instance&) = delete;
@@ -77,7 +82,12 @@ public:
         auto done = std::make_shared<std::promise<void>>();
         auto f = done->get_future();
         const auto t0 = std::chrono::steady_clock::now();
-        auth_.async_authorize(o, r->diag, [r, done, t0](boost::system::error_code ec, actor_token t) {
+        auth_.async_authorize(o, r->diag, [this, r, done, t0, ran = false](boost::system::error_code ec,
+                                                                          actor_token t) mutable {
+            if (std::exchange(ran, true)) { // a second completion: counted, never a second set_value
+                ++repeated_;
+                return;
+            }
             r->ec = ec;
             r->token = std::move(t);
             r->elapsed = std::chrono::steady_clock::now() - t0;
@@ -103,7 +113,12 @@ public:
         boost::asio::post(ctx_, [this, r, done, signal, timer, t0] {
             auth_.async_authorize({}, r->diag,
                                   boost::asio::bind_cancellation_slot(
-                                      signal->slot(), [r, done, t0](boost::system::error_code ec, actor_token t) {
+                                      signal->slot(), [this, r, done, t0, ran = false](boost::system::error_code ec,
+                                                                                    actor_token t) mutable {
+                                          if (std::exchange(ran, true)) {
+                                              ++repeated_;
+                                              return;
+                                          }
                                           r->ec = ec;
                                           r->token = std::move(t);
                                           r->elapsed = std::chrono::steady_clock::now() - t0;
@@ -124,6 +139,7 @@ private:
     boost::asio::io_context ctx_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     authorization_service auth_;
+    std::atomic<int> repeated_{0}; ///< handlers completed more than once (a library bug)
     std::thread runner_;
 };
 
