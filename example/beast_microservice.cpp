@@ -15,7 +15,9 @@
 //                             (grant none: the baseline of benchmark 6 in bench/README.md)
 //             GET /slow    -> a downstream call that never ends (close the
 //                             connection: the outgoing call is cancelled)
-//             GET /stats   -> the authorization service's counters
+//             GET /stats   -> the authorization service's counters (JSON)
+//             GET /metrics -> the same counters and latency histograms for
+//                             Prometheus (when built with tetrapak::prometheus)
 //             POST /quit   -> stops the program
 // Downstream: GET /orders  -> 401 without a (non-revoked) Bearer token, else
 //                             the claims it received
@@ -39,9 +41,16 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+#include <tetrapak/prometheus.hpp>
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -56,7 +65,7 @@ namespace http = beast::http;
 namespace json = boost::json;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_stream = ssl::stream<beast::tcp_stream>;
 using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
 using asio::use_awaitable;
@@ -152,6 +161,9 @@ struct app {
     std::shared_ptr<const tetrapak::auth_config> orders; // the "Orders" service's configuration
     std::shared_ptr<const tetrapak::auth_config> no_auth; // the same with grant none: no token
     std::string downstream;                              // https://127.0.0.1:PORT
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+    prometheus::Registry* registry = nullptr; // what GET /metrics serves
+#endif
 };
 
 json::object stats_json(const tetrapak::authorization_service& auth)
@@ -161,6 +173,22 @@ json::object stats_json(const tetrapak::authorization_service& auth)
     for (std::size_t i = 0; i < tetrapak::metric_count; ++i)
         o[tetrapak::to_string(static_cast<tetrapak::metric>(i))] = s.counts[i];
     return o;
+}
+
+/// GET /metrics: the Prometheus text format (version 0.0.4).
+response metrics_response(const request& req, [[maybe_unused]] const app& a)
+{
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = prometheus::TextSerializer().Serialize(a.registry->Collect());
+    res.prepare_payload();
+    return res;
+#else
+    return json_response(req, http::status::not_found,
+                         {{"error", "built without prometheus-cpp: install prometheus-cpp-dev and rebuild"}});
+#endif
 }
 
 /// GET /orders and /slow: the caller's token -> a token for Orders -> the downstream call.
@@ -221,6 +249,8 @@ asio::awaitable<void> frontend_session(tls_stream stream, app& a)
             }
         } else if (req.target() == "/stats") {
             res = json_response(req, http::status::ok, stats_json(a.auth));
+        } else if (req.target() == "/metrics") {
+            res = metrics_response(req, a);
         } else if (req.method() == http::verb::post && req.target() == "/quit") {
             res = json_response(req, http::status::ok, {{"bye", true}});
             quit = true;
@@ -273,8 +303,15 @@ int run(int argc, char** argv)
     server_tls.use_certificate_chain_file(certs + "/server.pem");
     server_tls.use_private_key_file(certs + "/server.key", ssl::context::pem);
 
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+    prometheus::Registry registry; // outlives the service, whose metrics hook counts into it
+#endif
     tetrapak::authorization_service auth(ctx.get_executor(), *cfg); // its TLS context trusts ca.pem
     tetrapak::authorized_client client(auth);
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+    tetrapak::prometheus_metrics exported(registry, {{"service", "orders"}});
+    auth.set_metrics(exported.hook());
+#endif
 
     const auto loopback = asio::ip::make_address("127.0.0.1");
     tcp::acceptor down_acceptor(ctx, {loopback, 0});
@@ -284,6 +321,9 @@ int run(int argc, char** argv)
     no_auth.grant = tetrapak::grant_type::none;
     app a{ctx, auth, client, std::make_shared<const tetrapak::auth_config>(*cfg),
           std::make_shared<const tetrapak::auth_config>(no_auth), "https://127.0.0.1:" + std::to_string(down_port)};
+#if TETRAPAK_EXAMPLE_PROMETHEUS
+    a.registry = &registry;
+#endif
     downstream_state down_state;
 
     asio::co_spawn(ctx, listen(down_acceptor, server_tls, [&](tls_stream s) { return downstream_session(std::move(s), down_state); }),

@@ -18,5 +18,6 @@
 #include <tetrapak/settings.hpp>
 #include <tetrapak/signing_key.hpp>
 #include <tetrapak/trace.hpp>
+#include <tetrapak/version.hpp>
 
 #endif

@@ -127,6 +127,10 @@ oauth_errc oauth_errc_from_string(std::string_view s) noexcept;
 /// The error string RFC 6749 uses for a code ("" for `other`).
 std::string_view to_string(oauth_errc e) noexcept;
 
+/// The enumerator's name as written above (e.g. "redis_timeout"); stable
+/// across releases, for logs and metric labels. "" for a value not listed.
+std::string_view to_string(error e) noexcept;
+
 } // namespace tetrapak
 
 namespace boost::system {

@@ -15,4 +15,5 @@ int main()
         std::cout << "error=" << ec.category().name() << ':' << ec.value() << '\n';
     });
     ctx.run();
+    std::cout << "version=" << TETRAPAK_VERSION_STRING << '\n';
 }
