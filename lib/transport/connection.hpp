@@ -9,9 +9,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <chrono>
 #include <optional>
@@ -50,7 +51,8 @@ struct connection {
 
     boost::asio::any_io_executor ex;
     boost::asio::ssl::context* tls_ctx;
-    std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> stream;
+    /// (Not beast::ssl_stream, which Beast deprecates from 1.86 on.)
+    std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> stream;
     boost::beast::flat_buffer buffer;
     std::chrono::steady_clock::time_point idle_since{};
     std::shared_ptr<endpoint_slots> slots; ///< the slot this connection holds (null: unbounded)

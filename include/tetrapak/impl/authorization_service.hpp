@@ -9,8 +9,11 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/execution/blocking.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/require.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -65,11 +68,28 @@ struct hit_completion {
     }
 };
 
-/// use_future's handler executor (Boost 1.81: asio::detail::promise_executor).
+/// The type of the execution context behind `Executor` (void: it has none).
+template <class Executor, class = void>
+struct context_of {
+    using type = void;
+};
 template <class Executor>
-struct is_promise_executor : std::false_type {};
-template <class T, class Blocking>
-struct is_promise_executor<boost::asio::detail::promise_executor<T, Blocking>> : std::true_type {};
+struct context_of<Executor, std::enable_if_t<boost::asio::can_query<const Executor&,
+                                                                    boost::asio::execution::context_t>::value>> {
+    using type = std::remove_cvref_t<
+        typename boost::asio::query_result<const Executor&, boost::asio::execution::context_t>::type>;
+};
+
+/// Executors a hit may be posted to directly: those that name their context's
+/// type (io_context, thread_pool, their strands) and any_io_executor. Not
+/// those whose context is a bare execution_context: use_future's (posting to
+/// it runs the handler on Asio's hidden system thread pool), any_completion_executor.
+template <class Executor>
+inline constexpr bool posts_to_io_context_v =
+    std::is_same_v<Executor, boost::asio::any_io_executor> ||
+    std::is_same_v<Executor, boost::asio::strand<boost::asio::any_io_executor>> ||
+    !(std::is_same_v<typename context_of<Executor>::type, boost::asio::execution_context> ||
+      std::is_void_v<typename context_of<Executor>::type>);
 
 /// Completes a cache hit through the handler's associated executor (never inline).
 template <class Handler>
@@ -83,12 +103,10 @@ void complete_hit(Handler&& handler, actor_token token, diagnostics* diag,
     hit_cancellation* cancel = slot.is_connected() ? &slot.template emplace<hit_cancellation>() : nullptr;
     hit_completion<handler_t> op{std::forward<Handler>(handler), std::move(token), diag, cancel};
     if constexpr (boost::asio::can_require<const executor_t&, boost::asio::execution::blocking_t::never_t>::value &&
-                  !is_promise_executor<executor_t>::value) {
+                  posts_to_io_context_v<executor_t>) {
         boost::asio::post(ex, std::move(op)); // one hop, straight to the handler's executor
     } else {
-        // use_future's executor (posting to it runs the handler on Asio's hidden
-        // system thread pool), an any_completion_executor, a legacy executor: as
-        // an Asio I/O object does, through the service's executor, then
+        // As an Asio I/O object does: through the service's executor, then
         // dispatched to the handler's, whose work is tracked meanwhile.
         boost::asio::post(fallback, boost::asio::bind_executor(ex, std::move(op)));
     }
