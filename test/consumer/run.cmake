@@ -1,13 +1,33 @@
-# Installs the built project into a scratch prefix, then configures, builds and
-# runs a tiny consumer that finds it with find_package(tetrapak-asio).
+# Puts the built project into a scratch prefix, then configures, builds and
+# runs a tiny consumer that finds it with find_package(tetrapak-asio), and
+# builds and runs it again with the flags pkg-config gives.
+#   MODE=install: `cmake --install` into the prefix;
+#   MODE=deb: `cpack -G DEB`, then the .deb extracted (dpkg-deb -x) into a
+#             scratch root whose usr/ is the prefix.
 file(REMOVE_RECURSE ${WORK_DIR})
-execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${WORK_DIR}/prefix
-                RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "install failed")
+if(MODE STREQUAL "deb")
+  execute_process(COMMAND cpack -G DEB --config ${BINARY_DIR}/CPackConfig.cmake -B ${WORK_DIR}/package
+                  RESULT_VARIABLE rc)
+  file(GLOB deb ${WORK_DIR}/package/*.deb)
+  if(rc OR NOT deb)
+    message(FATAL_ERROR "cpack -G DEB failed")
+  endif()
+  message(STATUS "package: ${deb}")
+  execute_process(COMMAND dpkg-deb -x ${deb} ${WORK_DIR}/root RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "dpkg-deb -x ${deb} failed")
+  endif()
+  set(prefix ${WORK_DIR}/root/usr)
+else()
+  execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${WORK_DIR}/prefix
+                  RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "install failed")
+  endif()
+  set(prefix ${WORK_DIR}/prefix)
 endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/test/consumer -B ${WORK_DIR}/build
-                -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix RESULT_VARIABLE rc)
+                -DCMAKE_PREFIX_PATH=${prefix} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "consumer configure failed")
 endif()
@@ -24,9 +44,9 @@ endif()
 # The same program built with the flags pkg-config gives for the installed package.
 find_program(PKG_CONFIG pkg-config REQUIRED)
 find_program(CXX NAMES c++ g++ REQUIRED)
-file(GLOB_RECURSE pc_file ${WORK_DIR}/prefix/*/tetrapak-asio.pc)
+file(GLOB_RECURSE pc_file ${prefix}/*/tetrapak-asio.pc)
 if(NOT pc_file)
-  message(FATAL_ERROR "no tetrapak-asio.pc installed under ${WORK_DIR}/prefix")
+  message(FATAL_ERROR "no tetrapak-asio.pc installed under ${prefix}")
 endif()
 get_filename_component(pc_dir ${pc_file} DIRECTORY)
 set(ENV{PKG_CONFIG_PATH} ${pc_dir})
