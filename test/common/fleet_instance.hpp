@@ -124,7 +124,9 @@ public:
                                           r->elapsed = std::chrono::steady_clock::now() - t0;
                                           done->set_value();
                                       }));
-            timer->async_wait([signal](boost::system::error_code) {
+            // The handler keeps the timer: a timer destroyed while waiting
+            // completes its wait at once, and the caller would leave at once.
+            timer->async_wait([signal, timer](boost::system::error_code) {
                 signal->emit(boost::asio::cancellation_type::terminal);
             });
         });
