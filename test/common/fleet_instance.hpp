@@ -12,7 +12,9 @@
 
 #include <tetrapak.hpp>
 
+#ifdef BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
+#endif
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -24,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -68,7 +71,12 @@ public:
         guard_.reset();
         ctx_.stop();
         runner_.join();
+#ifdef BOOST_TEST_DYN_LINK // the test executables (the benchmarks use this class without Boost.Test)
         BOOST_TEST(repeated_ == 0, repeated_ << " completion handler(s) of this instance ran more than once");
+#else
+        if (repeated_ != 0)
+            std::cerr << "fleet_instance: " << repeated_ << " completion handler(s) ran more than once\n";
+#endif
     }
     fleet_instance(const fleet_instance&) = delete;
     fleet_instance& operator=(const fleet_instance&) = delete;
