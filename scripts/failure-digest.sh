@@ -6,7 +6,7 @@
 #
 #   scripts/failure-digest.sh BUILD_DIR...
 pattern='error: in "|fatal error|FAIL|Sanitizer|runtime error|terminate called|what\(\)|Assertion|exception|Timeout|Subprocess|failed'
-echo "=== failure digest ==="
+digest() {
 for dir in "$@"; do
   log="$dir/Testing/Temporary/LastTest.log"
   failed="$dir/Testing/Temporary/LastTestsFailed.log"
@@ -18,4 +18,7 @@ for dir in "$@"; do
       grep -E "$pattern" | grep -v "Passed" | head -n 25
   done <"$failed"
 done
-echo "=== end of failure digest ==="
+}
+# Nothing when no test failed (a build error is then the log's last lines).
+out=$(digest "$@")
+[ -z "$out" ] || printf '=== failure digest ===\n%s\n=== end of failure digest ===\n' "$out"
