@@ -12,6 +12,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -25,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
 
 namespace tetrapak::detail {
@@ -148,6 +151,43 @@ struct redis_connection::state : std::enable_shared_from_this<state> {
     void fail(std::uint64_t gen, error_code ec);
     void arm_timer();
     void complete(pending& p, error_code ec, redis_reply r);
+    void destroy_handlers();
+};
+
+/// Knows the connections of one execution context, and destroys their queued
+/// handlers (never running them) when the context shuts down: no thread runs
+/// the context then, so the strand-only state may be touched.
+class redis_connection::registry : public asio::execution_context::service {
+public:
+    static inline asio::execution_context::id id;
+
+    explicit registry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    void add(const std::shared_ptr<state>& st)
+    {
+        std::lock_guard lock(mtx_);
+        std::erase_if(states_, [](const std::weak_ptr<state>& w) { return w.expired(); });
+        states_.push_back(st);
+    }
+
+private:
+    void shutdown() override
+    {
+        std::vector<std::shared_ptr<state>> live;
+        {
+            std::lock_guard lock(mtx_);
+            for (const auto& w : states_)
+                if (auto st = w.lock())
+                    live.push_back(std::move(st));
+            states_.clear();
+        }
+        // Outside the lock: a destroyed handler may destroy a connection.
+        for (const auto& st : live)
+            st->destroy_handlers();
+    }
+
+    std::mutex mtx_;
+    std::vector<std::weak_ptr<state>> states_;
 };
 
 void redis_connection::state::submit(std::uint64_t id, redis_command cmd, handler_type h)
@@ -417,10 +457,26 @@ void redis_connection::state::complete(pending& p, error_code ec, redis_reply r)
     });
 }
 
+void redis_connection::state::destroy_handlers()
+{
+    ++generation;
+    ph = phase::closed;
+    is_open = false;
+    out.clear();
+    writing = false;
+    // Moved out first: destroying a handler may reach this state again.
+    auto dropped = std::move(queue);
+    queue.clear();
+    dropped.clear();
+}
+
 redis_connection::redis_connection(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> tls,
                                    redis_endpoint ep, redis_limits limits)
-    : st_(std::make_shared<state>(std::move(ex), std::move(tls), std::move(ep), limits))
+    : st_(std::make_shared<state>(ex, std::move(tls), std::move(ep), limits))
 {
+    // After the state (and its timer) exist: services shut down newest
+    // first, so this one runs before the timers' and sockets' reactor does.
+    asio::use_service<registry>(asio::query(ex, asio::execution::context)).add(st_);
 }
 
 redis_connection::~redis_connection() { close(); }

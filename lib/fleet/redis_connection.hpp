@@ -14,6 +14,12 @@
 // the others are late too. A command's cancellation completes it at once with
 // operation_aborted; its reply is read and dropped when it comes.
 //
+// The commands' handlers wait in the connection's own queue, outside the
+// execution context: when the context shuts down (io_context destroyed),
+// they are destroyed with the handlers Asio holds, as Asio's own I/O objects
+// do. (A handler that owns the connection's owner would otherwise keep both
+// alive for ever.)
+//
 // Subscriber mode (`pushes`): "message" arrays that no command asked for go
 // to the push callback; `on_open` commands (SUBSCRIBE) are sent again on each
 // new connection.
@@ -93,6 +99,7 @@ public:
 
 private:
     struct state;
+    class registry; // the execution context's service that destroys queued handlers at shutdown
     void exec(redis_command cmd, boost::asio::any_completion_handler<redis_signature> handler);
 
     std::shared_ptr<state> st_; // owned jointly by the coroutines that run on it

@@ -8,6 +8,8 @@
 
 #include "fleet_instance.hpp"
 
+#include "fleet/redis_connection.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -478,6 +480,37 @@ BOOST_AUTO_TEST_CASE(bad_settings_are_refused_without_quoting_a_secret)
         // And a key file that is not there.
         expect_refused(cfg, error::key_load_failed, secrets, file);
     }
+}
+
+/// A handler that owns its connection (as a detached coroutine that owns
+/// the fleet's store does) is destroyed with the io_context when its command
+/// never completed: BLPOP on an empty list keeps a real server from replying.
+BOOST_AUTO_TEST_CASE(handlers_waiting_on_redis_are_destroyed_with_their_io_context)
+{
+    test::redis_server redis;
+    std::weak_ptr<detail::redis_connection> conn_alive;
+    std::weak_ptr<int> handler_alive;
+    bool ran = false;
+    {
+        asio::io_context ctx;
+        detail::redis_endpoint ep;
+        ep.host = "127.0.0.1";
+        ep.port = std::to_string(redis.port());
+        auto conn = std::make_shared<detail::redis_connection>(ctx.get_executor(), nullptr, ep,
+                                                               detail::redis_limits{10s, 10s});
+        auto probe = std::make_shared<int>(0);
+        conn_alive = conn;
+        handler_alive = probe;
+        conn->async_exec({"BLPOP", "tetrapak:test:never-pushed", "0"},
+                         [conn, probe, &ran](error_code, detail::redis_reply) { ran = true; });
+        conn.reset();
+        probe.reset();
+        ctx.run_for(300ms); // connected, sent; the reply never comes
+        BOOST_TEST_REQUIRE(!handler_alive.expired()); // still waiting, owned by the connection's queue
+    }
+    BOOST_TEST(!ran); // destroyed, never run
+    BOOST_TEST(handler_alive.expired());
+    BOOST_TEST(conn_alive.expired());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
