@@ -5,7 +5,7 @@
 # long CI log names what failed and why.
 #
 #   scripts/failure-digest.sh BUILD_DIR...
-pattern='error: in "|fatal error|FAIL|Sanitizer|runtime error|terminate called|what\(\)|Assertion|exception|Timeout|Subprocess|failed'
+pattern='error: in "|: error: |fatal error|FAIL|Sanitizer|runtime error|terminate called|what\(\)|Assertion|exception|Timeout|Subprocess|failed'
 digest() {
 for dir in "$@"; do
   log="$dir/Testing/Temporary/LastTest.log"

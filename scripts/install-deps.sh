@@ -8,7 +8,7 @@ pkgs=(g++ clang cmake ninja-build pkg-config openssl libssl-dev nodejs npm
       libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev libboost1.81-tools-dev
       libbenchmark-dev wrk libclang-rt-14-dev
       nginx-light libcurl4-openssl-dev python3-requests tinyproxy-bin
-      redis-server libhiredis-dev prometheus-cpp-dev)
+      redis-server libhiredis-dev prometheus-cpp-dev doxygen xz-utils)
 # tinyproxy-bin: the HTTP proxy the proxy tests start with their own config
 # (test/common/proxy_server.cpp); it is the binary alone, without the `tinyproxy`
 # package's system service that would listen on port 8888.
@@ -16,6 +16,7 @@ pkgs=(g++ clang cmake ninja-build pkg-config openssl libssl-dev nodejs npm
 # config on random ports (test/common/redis_server.cpp), and the client library
 # of its synchronous helpers; the package's system service is not used.
 # prometheus-cpp-dev: tetrapak::prometheus (lib/prometheus) and the example's GET /metrics.
+# doxygen: the API reference (ctest -L docs); xz-utils: the Boost 1.89 tarball of ctest -L compat.
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,11 +17,12 @@ trap 'rc=$?; [ $rc -eq 0 ] || "$here/scripts/failure-digest.sh" "$build" "$here/
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETRAPAK_WERROR=ON -DTETRAPAK_BUILD_TESTS=ON -DTETRAPAK_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "$(nproc)"
 "$here/scripts/b2-build.sh"
-ctest --test-dir "$build" --output-on-failure -j 2 -LE "tsan|asan|fuzz"
-# Then, one label at a time (each builds its own tree): the concurrency stress
+ctest --test-dir "$build" --output-on-failure -j 2 -LE "compat|tsan|asan|fuzz"
+# Then, one label at a time (each builds its own trees): the library and its
+# unit tests against Boost 1.89 with g++ and clang; the concurrency stress
 # test under ThreadSanitizer; every suite under AddressSanitizer +
 # UndefinedBehaviorSanitizer + LeakSanitizer; a bounded fuzz run of every
 # parser (20 s each; see scripts/fuzz.sh for long runs).
-for label in tsan asan fuzz; do
+for label in compat tsan asan fuzz; do
   ctest --test-dir "$build" --output-on-failure -L "$label"
 done

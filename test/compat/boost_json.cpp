@@ -1,0 +1,2 @@
+// Boost.JSON, header-only: its one translation unit.
+#include <boost/json/src.hpp>
