@@ -121,7 +121,7 @@ const char* client_message(error e) noexcept
     case error::invalid_expires_in:
         return "the token endpoint's expires_in is negative, absurdly large or not a number";
     case error::unsupported_token_type:
-        return "the token endpoint issued a token type this library cannot use (only Bearer and N_A)";
+        return "the token endpoint issued a token type this library cannot use (only Bearer, DPoP and N_A)";
     case error::proxy_url_invalid:
         return "a proxy URL is not http://[user:password@]host[:port]: check auth_config.proxy.url "
                "(TetraPak:Proxy) or the https_proxy, http_proxy and all_proxy environment variables";

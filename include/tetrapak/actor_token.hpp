@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_ACTOR_TOKEN_HPP
 #define TETRAPAK_ACTOR_TOKEN_HPP
 
-/// \file `actor_token`: a token with what is known about it (the SDK's `ActorToken`).
+/// \file
+/// `actor_token`: a token with what is known about it (the SDK's `ActorToken`).
 
 #include <boost/json/object.hpp>
 
@@ -38,15 +39,17 @@ actor_token unshared_copy(const actor_token& t);
 /// SHA-256 fingerprint.
 class actor_token {
 public:
+    /// The clock of expires_at() and issued_at(): the wall clock, as JWT `exp` is.
     using clock = std::chrono::system_clock;
 
+    /// What a token is made of (the input of actor_token(fields)).
     struct fields {
         std::string value;              ///< raw token, no "Bearer "
-        std::string token_type = "Bearer";
-        std::optional<clock::time_point> expires_at;
-        std::vector<std::string> scope;
+        std::string token_type = "Bearer"; ///< "Bearer", "DPoP" or "N_A"; kept as given (compared case-sensitively)
+        std::optional<clock::time_point> expires_at; ///< nullopt: unknown (is_expired() is then false)
+        std::vector<std::string> scope;  ///< granted scopes, one per entry; empty: the server did not say
         std::string issued_token_type;  ///< RFC 8693 issued_token_type, empty when absent
-        std::optional<std::string> refresh_token;
+        std::optional<std::string> refresh_token; ///< the refresh token, when the server issued one
         /// When the request that produced the token was sent (zero for incoming tokens).
         clock::time_point issued_at{};
     };
@@ -54,10 +57,16 @@ public:
     /// The empty token.
     actor_token() noexcept = default;
     /// An incoming token with just its raw value (expiry from the JWT `exp`, if any).
+    /// A leading "Bearer " (any case) is removed.
     explicit actor_token(std::string raw);
+    /// A token made of `f` as given: no "Bearer " prefix is removed and, unlike
+    /// actor_token(std::string), `expires_at` is not taken from the JWT `exp`.
+    /// The JWT claims are decoded.
     explicit actor_token(fields f);
 
+    /// True for the default-constructed token and for one whose value is empty.
     bool empty() const noexcept;
+    /// True when not empty().
     explicit operator bool() const noexcept { return !empty(); }
 
     /// The raw token, no scheme prefix.
@@ -71,9 +80,12 @@ public:
     std::optional<clock::time_point> expires_at() const noexcept;
     /// Granted scopes (empty when the server did not say).
     std::span<const std::string> scope() const noexcept;
+    /// RFC 8693 `issued_token_type` of a token exchange answer; empty when absent.
     std::string_view issued_token_type() const noexcept;
     /// The refresh token, when the server issued one.
     std::optional<std::string_view> refresh_token() const noexcept;
+    /// When the request that produced the token was sent; the zero time point
+    /// for incoming tokens and the empty token.
     clock::time_point issued_at() const noexcept;
 
     /// True when the value is a JWS compact serialisation whose header and
@@ -96,7 +108,11 @@ public:
     /// The first 8 hex digits of the SHA-256 of the token: safe to log.
     std::string fingerprint() const;
 
+    /// Equal when both are empty, or when value, token type, expiry, scope,
+    /// issued token type and refresh token are equal (issued_at is not compared).
     friend bool operator==(const actor_token& a, const actor_token& b) noexcept;
+    /// Prints type, length, fingerprint, expiry, scope and issued token type;
+    /// never the token or the refresh token.
     friend std::ostream& operator<<(std::ostream& os, const actor_token& t);
 
 private:

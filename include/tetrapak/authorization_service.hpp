@@ -2,6 +2,10 @@
 #ifndef TETRAPAK_AUTHORIZATION_SERVICE_HPP
 #define TETRAPAK_AUTHORIZATION_SERVICE_HPP
 
+/// \file
+/// `authorization_service`: obtains, caches and renews tokens for outgoing
+/// calls (the SDK's `IAuthorizationService`).
+
 #include <tetrapak/actor_token.hpp>
 #include <tetrapak/config.hpp>
 #include <tetrapak/diagnostics.hpp>
@@ -28,6 +32,11 @@ struct service_impl;
 struct pending_call;
 } // namespace detail
 
+/// \namespace tetrapak
+/// tetrapak-asio: OAuth 2.0 client tokens for Boost.Asio (the authorization
+/// service of the .NET TetraPak SDK, done the Asio way). Implementation
+/// details live in `tetrapak::detail` and are not part of the API.
+
 /// Chooses the grant for one call (replaceable; the default is
 /// tetrapak::resolve_grant, the SDK's choice). Return error::no_authorization
 /// for "no token needed", or any error to refuse before a request is made.
@@ -47,7 +56,9 @@ using grant_resolver = std::function<boost::system::result<grant_type>(const aut
 /// synchronised with it (configure the service before first use).
 class authorization_service {
 public:
+    /// The executor of the service's I/O, and the default executor of completion handlers.
     using executor_type = boost::asio::any_io_executor;
+    /// What async_authorize completes with: an error code and the token (empty on failure).
     using completion_signature = void(boost::system::error_code, actor_token);
 
     /// Builds its own TLS context from `config.tls` (TLS 1.2 or later,
@@ -66,10 +77,16 @@ public:
 
     authorization_service(const authorization_service&) = delete;
     authorization_service& operator=(const authorization_service&) = delete;
+    /// Takes over the service; work already started goes on. The moved-from
+    /// object may only be destroyed or assigned to.
     authorization_service(authorization_service&&) noexcept;
+    /// Takes over the other service and lets go of this one's (whose started
+    /// work still finishes, as after destruction). The moved-from object may
+    /// only be destroyed or assigned to.
     authorization_service& operator=(authorization_service&&) noexcept;
     ~authorization_service();
 
+    /// The executor given to the constructor.
     executor_type get_executor() const noexcept;
 
     /// The configuration used when `http_client_options::auth_config` is null.

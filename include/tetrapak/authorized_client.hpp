@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_AUTHORIZED_CLIENT_HPP
 #define TETRAPAK_AUTHORIZED_CLIENT_HPP
 
-/// \file Authorized outgoing Beast requests (the SDK's HttpClientProvider +
+/// \file
+/// Authorized outgoing Beast requests (the SDK's HttpClientProvider +
 /// BackendService): a token from an authorization_service on each request,
 /// a new token and one more try after a downstream 401.
 
@@ -25,6 +26,7 @@ struct client_settings {
     tetrapak::timeouts timeouts;
     /// Largest accepted downstream response body (default 8 MiB).
     std::size_t max_response_size = 8 * 1024 * 1024;
+    /// Largest accepted downstream response header section, in bytes (default 16 KiB).
     std::size_t max_header_size = 16 * 1024;
     /// Allows http:// downstream URLs, and only on loopback hosts.
     bool allow_insecure_http_on_loopback = false;
@@ -48,14 +50,20 @@ struct outgoing_options {
 /// Thread safety: `async_send` may be called concurrently from any thread.
 class authorized_client {
 public:
+    /// The downstream service's answer.
     using response_type = boost::beast::http::response<boost::beast::http::string_body>;
+    /// A request to send. The client sets target, Host and Authorization (and
+    /// DPoP and the correlation header when they apply) on its copy.
     using request_type = boost::beast::http::request<boost::beast::http::string_body>;
+    /// What async_send completes with: an error code and the downstream response.
     using completion_signature = void(boost::system::error_code, response_type);
+    /// The authorization service's executor type.
     using executor_type = authorization_service::executor_type;
 
     /// `auth` must outlive the client's operations.
     explicit authorized_client(authorization_service& auth, client_settings settings = {});
 
+    /// The authorization service's executor: the default executor of handlers.
     executor_type get_executor() const noexcept;
 
     /// Sends `request` to `url` (absolute https URL; its path and query become

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_COMPLETION_HPP
 #define TETRAPAK_COMPLETION_HPP
 
-/// \file Completion-token adapters that carry the server's diagnostics.
+/// \file
+/// Completion-token adapters that carry the server's diagnostics.
 ///
 /// - `as_outcome(token)`: completes with `void(outcome<actor_token>)`; never
 ///   throws. `co_await auth.async_authorize(o, as_outcome(use_awaitable))`
@@ -32,14 +33,18 @@
 
 namespace tetrapak {
 
+/// The completion token as_outcome() returns: `token`, completed with
+/// `void(outcome<actor_token>)` instead of `(error_code, actor_token)`.
 template <class CompletionToken>
 struct as_outcome_t {
-    CompletionToken token;
+    CompletionToken token; ///< the wrapped completion token
 };
 
+/// The completion token with_diagnostics() returns: `token`, completed with
+/// `void(std::exception_ptr, actor_token)` instead of `(error_code, actor_token)`.
 template <class CompletionToken>
 struct with_diagnostics_t {
-    CompletionToken token;
+    CompletionToken token; ///< the wrapped completion token
 };
 
 /// Adapts `token` to receive `outcome<actor_token>`.

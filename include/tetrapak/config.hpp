@@ -2,10 +2,12 @@
 #ifndef TETRAPAK_CONFIG_HPP
 #define TETRAPAK_CONFIG_HPP
 
-/// \file The authorization configuration (the SDK's `IAuthConfig` / `TetraPak` section).
+/// \file
+/// The authorization configuration (the SDK's `IAuthConfig` / `TetraPak` section).
 
 #include <tetrapak/fleet.hpp>
 #include <tetrapak/secret.hpp>
+#include <tetrapak/version.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -68,11 +70,17 @@ enum class basic_credentials_encoding {
     automatic,
 };
 
+/// The enumerator's name, e.g. "client_credentials" ("unknown" for a value not listed).
 std::string_view to_string(grant_type g) noexcept;
+/// The enumerator's name, e.g. "private_key_jwt" ("unknown" for a value not listed).
 std::string_view to_string(client_auth_method m) noexcept;
+/// The enumerator's name, e.g. "rfc6749" ("unknown" for a value not listed).
 std::string_view to_string(basic_credentials_encoding e) noexcept;
+/// Prints to_string(g).
 std::ostream& operator<<(std::ostream& os, grant_type g);
+/// Prints to_string(m).
 std::ostream& operator<<(std::ostream& os, client_auth_method m);
+/// Prints to_string(e).
 std::ostream& operator<<(std::ostream& os, basic_credentials_encoding e);
 
 /// Per-step bounds of one token request. Each expiry surfaces as its own
@@ -95,24 +103,30 @@ struct timeouts {
 /// by up to `refresh_jitter` of that window, the next caller still gets the
 /// cached token at once and one background renewal starts.
 struct cache_settings {
+    /// false: every call fetches (concurrent calls for one key still share one request).
     bool enabled = true;
+    /// Least remaining lifetime for a cached token to be served.
     std::chrono::seconds min_validity{60};
+    /// How long before expiry the background renewal is due.
     std::chrono::seconds refresh_ahead{300};
+    /// Fraction (0 to 1) of `refresh_ahead` by which each token's renewal is moved earlier at random.
     double refresh_jitter = 0.1;
     /// Service-wide bound (LRU). Read from the service's own configuration.
     std::size_t max_entries = 10000;
 };
 
-/// Retries of failed token requests: transport errors, timeouts, HTTP 5xx and
-/// 429. Never retried: invalid_client, invalid_grant, unauthorized_client,
-/// invalid_scope, invalid_request (and every other OAuth or client error).
+/// Retries of failed token requests: transport errors, timeouts, HTTP 5xx and 429.
+/// Never retried: invalid_client, invalid_grant, unauthorized_client,
+/// invalid_scope, invalid_request (and every other OAuth or client error,
+/// except the OAuth errors server_error, temporarily_unavailable and `other`
+/// with HTTP 5xx or 429, which are retried).
 /// Backoff: full jitter over min(max_delay, base_delay * 2^(attempt-1)); a
 /// server's Retry-After is waited for when it is at most `max_delay`, and
 /// otherwise fails the call at once and is remembered for the cache key.
 struct retry_settings {
     int max_attempts = 3; ///< including the first; 1 turns retries off
-    std::chrono::milliseconds base_delay{500};
-    std::chrono::milliseconds max_delay{30000};
+    std::chrono::milliseconds base_delay{500}; ///< backoff bound of the first retry; doubles per attempt
+    std::chrono::milliseconds max_delay{30000}; ///< largest backoff, and longest Retry-After waited for
 };
 
 /// Keep-alive connections to token endpoints (service-wide: read from the
@@ -144,6 +158,8 @@ struct proxy_settings {
     std::string no_proxy;
     /// Proxy Basic credentials; when set they replace the URL's user info. A secret.
     std::string username;
+    /// The password of those credentials (setting either one replaces both
+    /// parts of the URL's user info).
     tetrapak::secret password;
 };
 
@@ -151,6 +167,7 @@ struct proxy_settings {
 struct tls_settings {
     /// PEM client certificate (chain) and key for mutual TLS (RFC 8705).
     std::string client_certificate_file;
+    /// PEM private key of `client_certificate_file`. Empty: read from `client_certificate_file`.
     std::string client_key_file;
     /// PEM file of trusted CAs. Empty: the system's default verify paths.
     std::string ca_file;
@@ -170,6 +187,8 @@ struct tls_settings {
 /// thumbprint; `authorized_client` sends `Authorization: DPoP` with a proof
 /// per request. The private key never leaves the process.
 struct dpop_settings {
+    /// Send a DPoP proof with every token request (default off). A server
+    /// without DPoP may still answer with a Bearer token, which is used as one.
     bool enabled = false;
     /// The proof key (dpop_key::load_pem_file or dpop_key::generate); null: the service's own.
     std::shared_ptr<const dpop_key> key;
@@ -191,13 +210,17 @@ struct external_assertion {
     /// jwt_bearer_subject) differs.
     std::function<std::string()> callback;
 
+    /// True when neither a file nor a callback is set.
     bool empty() const noexcept { return file.empty() && !callback; }
 };
 
 /// The authorization configuration for one client (one `TetraPak` section).
 struct auth_config {
+    /// How tokens are obtained (see resolve_grant); default client credentials.
     grant_type grant = grant_type::client_credentials;
+    /// The OAuth client id. Required: empty fails every token request with error::missing_client_id.
     std::string client_id;
+    /// The client secret of client_secret_basic, client_secret_post and client_secret_jwt.
     tetrapak::secret client_secret;
     /// Scopes to request; sent space-joined, omitted when empty.
     std::vector<std::string> scope;
@@ -206,6 +229,7 @@ struct auth_config {
     std::string token_endpoint;
     /// OIDC / RFC 8414 metadata URL, used when `token_endpoint` is empty.
     std::string discovery_document_url;
+    /// How the client authenticates to the token endpoint (default client_secret_basic).
     client_auth_method auth_method = client_auth_method::client_secret_basic;
     /// The form of client_secret_basic's credentials (see basic_credentials_encoding).
     basic_credentials_encoding basic_credentials = basic_credentials_encoding::automatic;
@@ -238,7 +262,12 @@ struct auth_config {
     /// RFC 8693 `requested_token_type`, sent when non-empty.
     std::string requested_token_type;
 
+    /// Per-step bounds of each token request.
     tetrapak::timeouts timeouts;
+    /// TLS. The files are read once, by the constructor that builds the
+    /// service's own TLS context from the service's configuration (ignored
+    /// with a caller's context and in per-call configurations); the
+    /// verification switch applies to each request made with this configuration.
     tls_settings tls;
     /// Largest accepted response body (default 1 MiB).
     std::size_t max_response_size = 1024 * 1024;
@@ -247,16 +276,21 @@ struct auth_config {
     /// Lifetime assumed when the server gives no expires_in and the token is
     /// not a JWT (the SDK's `DefaultCachingLifetime`).
     std::chrono::seconds default_lifetime{300};
+    /// The token cache for calls made with this configuration (`max_entries`: service-wide).
     tetrapak::cache_settings cache;
+    /// Retries of failed token requests made with this configuration.
     tetrapak::retry_settings retry;
+    /// Keep-alive connections (service-wide: read from the service's own configuration).
     tetrapak::connection_settings connections;
+    /// The HTTP proxy (service-wide: read, with the proxy environment
+    /// variables, from the service's own configuration when it is made).
     tetrapak::proxy_settings proxy;
     /// The token store shared with the service's other replicas (service-wide).
     tetrapak::fleet_settings fleet;
     /// Allows http:// token endpoints, and only on loopback hosts (127.0.0.0/8, ::1, localhost).
     bool allow_insecure_http_on_loopback = false;
     /// Sent as User-Agent.
-    std::string user_agent = "tetrapak-asio/0.1";
+    std::string user_agent = "tetrapak-asio/" TETRAPAK_VERSION_STRING;
 
     /// Prints the configuration with the secret redacted.
     friend std::ostream& operator<<(std::ostream& os, const auth_config& c);

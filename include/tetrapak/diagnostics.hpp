@@ -2,6 +2,9 @@
 #ifndef TETRAPAK_DIAGNOSTICS_HPP
 #define TETRAPAK_DIAGNOSTICS_HPP
 
+/// \file
+/// `diagnostics`: what the authorization server said beyond the error code.
+
 #include <chrono>
 #include <iosfwd>
 #include <optional>
@@ -39,8 +42,10 @@ public:
 
     /// True when nothing is recorded.
     bool empty() const noexcept;
+    /// Empties every field (as a default-constructed object).
     void clear() noexcept { *this = diagnostics{}; }
 
+    /// Equal when every field is equal.
     friend bool operator==(const diagnostics&, const diagnostics&) = default;
     /// Prints every non-empty field; server text is quoted.
     friend std::ostream& operator<<(std::ostream& os, const diagnostics& d);

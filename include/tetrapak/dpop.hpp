@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_DPOP_HPP
 #define TETRAPAK_DPOP_HPP
 
-/// \file DPoP proof keys and proofs (RFC 9449), with OpenSSL.
+/// \file
+/// DPoP proof keys and proofs (RFC 9449), with OpenSSL.
 
 #include <tetrapak/diagnostics.hpp>
 
@@ -27,6 +28,7 @@ public:
     /// A new key made in memory (for ES256, EdDSA; RSA takes a while: 2048 bits).
     /// An unknown algorithm: error::key_load_failed, naming it in diag.
     static boost::system::result<std::shared_ptr<const dpop_key>> generate(std::string_view alg, diagnostics& diag);
+    /// As generate(alg, diag), without diagnostics; `generate()` makes an ES256 key.
     static boost::system::result<std::shared_ptr<const dpop_key>> generate(std::string_view alg = "ES256");
 
     /// Loads a PEM private key (PKCS#8, SEC1 or PKCS#1, unencrypted). `alg`
@@ -34,6 +36,8 @@ public:
     /// Ed25519 -> EdDSA); otherwise it must fit the key ("PS256" for RSA).
     static boost::system::result<std::shared_ptr<const dpop_key>>
     load_pem(std::string_view pem, std::string_view alg, diagnostics& diag);
+    /// As load_pem, with the PEM read from the file at `path` (one that cannot
+    /// be opened: error::key_load_failed, naming the file in diag).
     static boost::system::result<std::shared_ptr<const dpop_key>>
     load_pem_file(const std::string& path, std::string_view alg, diagnostics& diag);
 
@@ -51,6 +55,9 @@ public:
     friend std::ostream& operator<<(std::ostream& os, const dpop_key& k);
 
     struct impl;
+    /// How generate and load_pem build a key; `impl` is opaque outside the
+    /// library. With a null `p` the key has no private part: sign() fails
+    /// with error::key_load_failed.
     dpop_key(std::shared_ptr<impl> p, std::string alg, std::string jwk, std::string jkt)
         : impl_(std::move(p)), alg_(std::move(alg)), jwk_(std::move(jwk)), jkt_(std::move(jkt))
     {

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_ERROR_HPP
 #define TETRAPAK_ERROR_HPP
 
-/// \file Error codes: `error` for what this library detects, `oauth_errc` for
+/// \file
+/// Error codes: `error` for what this library detects, `oauth_errc` for
 /// what the authorization server answered (RFC 6749 §5.2 and extensions).
 
 #include <boost/system/error_code.hpp>
@@ -60,7 +61,7 @@ enum class error {
     malformed_response,         ///< the body is not the JSON object RFC 6749 §5.1 describes
     missing_access_token,       ///< a 2xx answer without a non-empty access_token
     invalid_expires_in,         ///< expires_in is negative, absurdly large or not a number
-    unsupported_token_type,     ///< token_type is neither Bearer nor N_A
+    unsupported_token_type,     ///< token_type is not Bearer, DPoP or N_A (any case)
     // proxies and connection limits (appended: the codes above keep their values)
     proxy_url_invalid,          ///< a proxy URL (setting or environment) is not http://[user:password@]host[:port]
     proxy_unsupported,          ///< the proxy's scheme is not supported (https:// proxies, socks)
@@ -89,29 +90,35 @@ enum class error {
 /// The server's OAuth error (the `error` member of an RFC 6749 §5.2 body).
 /// Category name: "tetrapak.oauth". The server's exact text is in diagnostics.
 enum class oauth_errc {
-    invalid_request = 1,
-    invalid_client,
-    invalid_grant,
-    unauthorized_client,
-    unsupported_grant_type,
-    invalid_scope,
+    invalid_request = 1,      ///< a parameter is missing, repeated or malformed
+    invalid_client,           ///< client authentication failed (unknown client, wrong secret or assertion)
+    invalid_grant,            ///< the grant (subject token, assertion, refresh token) is invalid, expired or revoked
+    unauthorized_client,      ///< the client may not use this grant type
+    unsupported_grant_type,   ///< the server does not support the grant type
+    invalid_scope,            ///< a requested scope is invalid, unknown or not allowed for the client
     invalid_target,           ///< RFC 8693 §2.2.2 / RFC 8707
-    access_denied,
-    server_error,
-    temporarily_unavailable,
+    access_denied,            ///< the server refused the request
+    server_error,             ///< the server failed, and said so in an OAuth error body (retried)
+    temporarily_unavailable,  ///< the server is overloaded or in maintenance (retried)
     other,                    ///< an error string this library does not know; see diagnostics::error()
     invalid_dpop_proof,       ///< RFC 9449 §5: the DPoP proof was refused (appended)
     use_dpop_nonce,           ///< RFC 9449 §8: the server wants a nonce in the DPoP proof (appended)
 };
 
+/// The category of tetrapak::error codes, named "tetrapak.client".
 const boost::system::error_category& client_category() noexcept;
+/// The category of tetrapak::oauth_errc codes, named "tetrapak.oauth".
 const boost::system::error_category& oauth_category() noexcept;
 
+/// `e` as an error_code of client_category() (found by ADL, so an `error`
+/// converts to `boost::system::error_code`).
 inline boost::system::error_code make_error_code(error e) noexcept
 {
     return {static_cast<int>(e), client_category()};
 }
 
+/// `e` as an error_code of oauth_category() (found by ADL, so an `oauth_errc`
+/// converts to `boost::system::error_code`).
 inline boost::system::error_code make_error_code(oauth_errc e) noexcept
 {
     return {static_cast<int>(e), oauth_category()};
@@ -119,6 +126,7 @@ inline boost::system::error_code make_error_code(oauth_errc e) noexcept
 
 /// Prints the code's category, value and message.
 std::ostream& operator<<(std::ostream& os, error e);
+/// Prints the code's category, value and message.
 std::ostream& operator<<(std::ostream& os, oauth_errc e);
 
 /// Maps an RFC 6749 `error` string to its code (`other` when unknown).
@@ -127,7 +135,7 @@ oauth_errc oauth_errc_from_string(std::string_view s) noexcept;
 /// The error string RFC 6749 uses for a code ("" for `other`).
 std::string_view to_string(oauth_errc e) noexcept;
 
-/// The enumerator's name as written above (e.g. "redis_timeout"); stable
+/// The enumerator's name as declared (such as "redis_timeout"); stable
 /// across releases, for logs and metric labels. "" for a value not listed.
 std::string_view to_string(error e) noexcept;
 

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_FLEET_HPP
 #define TETRAPAK_FLEET_HPP
 
-/// \file The shared token store of a fleet: every replica of a service keeps
+/// \file
+/// The shared token store of a fleet: every replica of a service keeps
 /// its in-process cache and, with `fleet_settings::redis_url` set, shares
 /// tokens with the others through Redis (README "Fleets").
 
@@ -27,6 +28,7 @@ struct fleet_settings {
     std::string redis_url;
     /// Replace the URL's user info when set (ACL user, or the password alone for `requirepass`).
     std::string username;
+    /// Replaces the URL's password when set. A secret.
     tetrapak::secret password;
     /// Prefix of every Redis key and of the notification channel.
     std::string key_prefix = "tetrapak:";
@@ -52,6 +54,7 @@ struct fleet_settings {
     /// How long the breaker stays open before one probe tries Redis again.
     std::chrono::milliseconds breaker_open{1000};
 
+    /// True when `redis_url` is set: the service uses the shared store.
     bool enabled() const noexcept { return !redis_url.empty(); }
 };
 

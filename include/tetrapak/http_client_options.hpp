@@ -2,6 +2,9 @@
 #ifndef TETRAPAK_HTTP_CLIENT_OPTIONS_HPP
 #define TETRAPAK_HTTP_CLIENT_OPTIONS_HPP
 
+/// \file
+/// `http_client_options`: what one authorization is for.
+
 #include <tetrapak/actor_token.hpp>
 #include <tetrapak/config.hpp>
 
@@ -19,6 +22,8 @@ struct http_client_options {
     /// Fetch a new token even when a cached one is valid.
     bool force_authorization = false;
 
+    /// Prints the configuration (secrets redacted), the actor token as its
+    /// `operator<<` does (never the token) and force_authorization.
     friend std::ostream& operator<<(std::ostream& os, const http_client_options& o);
 };
 

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_INCOMING_HPP
 #define TETRAPAK_INCOMING_HPP
 
-/// \file The caller's token from an incoming Beast request: the subject of a
+/// \file
+/// The caller's token from an incoming Beast request: the subject of a
 /// token exchange (the SDK reads its configured `AuthorizationHeader`).
 
 #include <tetrapak/actor_token.hpp>

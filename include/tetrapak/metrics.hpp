@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_METRICS_HPP
 #define TETRAPAK_METRICS_HPP
 
-/// \file What the service counts (cache, single-flight, renewals, retries,
+/// \file
+/// What the service counts (cache, single-flight, renewals, retries,
 /// connections) and the hook that sees each event as it happens.
 
 #include <boost/system/error_code.hpp>
@@ -15,6 +16,8 @@
 
 namespace tetrapak {
 
+/// The events the service counts: one total each in service_stats, and the
+/// `metric` of every metrics_event.
 enum class metric {
     cache_hit,          ///< a caller got a cached token (no request)
     cache_miss,         ///< a caller found no usable token and started a fetch
@@ -37,19 +40,23 @@ enum class metric {
     fleet_unavailable,  ///< Redis failed or the breaker is open (ec: why): this call went on without it
     fleet_breaker,      ///< the breaker opened (ec set) or closed again (no ec)
     fleet_rejected,     ///< a shared value did not open and was ignored (tampered, unknown key id, moved)
-    fleet_dropped,      ///< another instance's renewal or invalidation dropped a copy of this one's
+    fleet_dropped,      ///< another instance's forced fetch (`force_authorization`) or `invalidate` dropped this one's copy
 };
+/// The number of metrics: the size of service_stats::counts.
 inline constexpr std::size_t metric_count = static_cast<std::size_t>(metric::fleet_dropped) + 1;
 
+/// The enumerator's name, e.g. "cache_hit" ("unknown" for a value not listed).
 std::string_view to_string(metric m) noexcept;
 
 /// One event. Carries no secret, no token and no cache key.
 struct metrics_event {
-    tetrapak::metric metric;
-    boost::system::error_code ec{};
-    std::chrono::steady_clock::duration elapsed{};
+    tetrapak::metric metric;                        ///< what happened
+    boost::system::error_code ec{};                 ///< why, for the metrics that say "ec"; else empty
+    std::chrono::steady_clock::duration elapsed{};  ///< a duration, for the metrics that say "elapsed"; else zero
 };
 
+/// Prints the metric's name, the duration in microseconds when non-zero and
+/// the error code when set.
 std::ostream& operator<<(std::ostream& os, const metrics_event& e);
 
 /// Called for every event, from whichever thread produced it (a caller's
@@ -60,10 +67,12 @@ using metrics_hook = std::function<void(const metrics_event&)>;
 
 /// Totals since the service was created (see authorization_service::stats).
 struct service_stats {
-    std::uint64_t counts[metric_count]{};
+    std::uint64_t counts[metric_count]{}; ///< one total per metric, indexed by its value
+    /// The total of `m`.
     std::uint64_t operator[](metric m) const noexcept { return counts[static_cast<std::size_t>(m)]; }
 };
 
+/// Prints every metric as name=total.
 std::ostream& operator<<(std::ostream& os, const service_stats& s);
 
 } // namespace tetrapak

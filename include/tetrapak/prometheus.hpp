@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_PROMETHEUS_HPP
 #define TETRAPAK_PROMETHEUS_HPP
 
-/// \file The service's metrics as Prometheus counters and latency histograms
+/// \file
+/// The service's metrics as Prometheus counters and latency histograms
 /// (target `tetrapak::prometheus`, built when prometheus-cpp is found).
 ///
 ///     prometheus::Registry registry;
@@ -38,7 +39,7 @@ struct prometheus_series {
 prometheus_series prometheus_series_of(metric m) noexcept;
 
 /// The value of label "error" for `ec`: the enumerator's name for this
-/// library's codes (e.g. "redis_timeout", "invalid_client"), else
+/// library's codes (such as "redis_timeout", "invalid_client"), else
 /// "<category>:<value>" (e.g. "system:111"), "" for success.
 std::string prometheus_error_label(const boost::system::error_code& ec);
 
@@ -48,6 +49,9 @@ std::string prometheus_error_label(const boost::system::error_code& ec);
 /// different constant labels (families with the same name are merged).
 class prometheus_metrics {
 public:
+    /// Registers the families in `registry` (reusing same-named ones already
+    /// there) and puts `constant_labels` on every series this object counts
+    /// into. prometheus-cpp's exceptions (e.g. for an invalid label name) propagate.
     explicit prometheus_metrics(::prometheus::Registry& registry, const ::prometheus::Labels& constant_labels = {});
 
     /// A hook for authorization_service::set_metrics. Thread-safe and cheap:

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_PROTOCOL_HPP
 #define TETRAPAK_PROTOCOL_HPP
 
-/// \file The token protocol without I/O: building the token request for a
+/// \file
+/// The token protocol without I/O: building the token request for a
 /// grant (with client authentication) and reading the server's answer.
 /// Every function here is synchronous, allocates only what it returns, and
 /// reports failures as error codes plus diagnostics. The asynchronous service
@@ -25,12 +26,12 @@ namespace tetrapak {
 
 /// A validated token endpoint: where to connect and what to ask for.
 struct endpoint {
-    boost::urls::url url;
+    boost::urls::url url; ///< the URL as given, parsed
     std::string host;   ///< without brackets for IPv6
     std::string port;   ///< explicit or the scheme's default
     std::string target; ///< path and query, at least "/"
-    bool tls = true;
-    bool host_is_ip = false;
+    bool tls = true;            ///< https; false only for http:// allowed on loopback
+    bool host_is_ip = false;    ///< an IP literal: no SNI, and the certificate is checked against the address
 };
 
 /// Parses and checks a token endpoint URL: absolute, http(s), a host, no
@@ -39,14 +40,15 @@ struct endpoint {
 boost::system::result<endpoint> parse_endpoint(std::string_view url, bool allow_insecure_http_on_loopback,
                                                diagnostics& diag);
 
+/// One header field of a token_request.
 struct http_field {
-    std::string name;
-    std::string value;
+    std::string name;  ///< e.g. "Authorization"
+    std::string value; ///< checked: no CR, LF or NUL
 };
 
 /// An HTTP request to a token endpoint, ready to be serialised.
 struct token_request {
-    tetrapak::endpoint endpoint;
+    tetrapak::endpoint endpoint;    ///< where to send it (host, port, target)
     std::vector<http_field> fields; ///< besides Host and Content-Length
     std::string body;               ///< application/x-www-form-urlencoded
 };
@@ -126,12 +128,13 @@ bool raw_basic_form(const auth_config& cfg, const grant_inputs& in) noexcept;
 
 /// The parts of an HTTP response the parser reads.
 struct http_response_view {
-    unsigned status = 0;
-    std::string_view body;
+    unsigned status = 0;               ///< the HTTP status code
+    std::string_view body;             ///< the response body
     std::string_view retry_after;      ///< raw header value, may be empty
     std::string_view www_authenticate; ///< raw header value, may be empty
 };
 
+/// What parse_token_response needs besides the response.
 struct parse_options {
     /// When the request was sent: expiry is measured from here.
     std::chrono::system_clock::time_point sent_at = std::chrono::system_clock::now();
@@ -151,8 +154,8 @@ boost::system::result<actor_token> parse_token_response(const http_response_view
 
 /// Authorization server metadata (OpenID Connect Discovery 1.0 / RFC 8414).
 struct server_metadata {
-    std::string issuer;
-    std::string token_endpoint;
+    std::string issuer;         ///< `issuer`, checked against the discovery URL
+    std::string token_endpoint; ///< `token_endpoint`, checked with parse_endpoint
     std::vector<std::string> token_endpoint_auth_methods_supported; ///< empty: not advertised
     std::vector<std::string> grant_types_supported;                 ///< empty: not advertised
     /// RFC 8705 §5 `mtls_endpoint_aliases.token_endpoint`: where clients that

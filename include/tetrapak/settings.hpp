@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_SETTINGS_HPP
 #define TETRAPAK_SETTINGS_HPP
 
-/// \file The SDK's `TetraPak` configuration section: environments, the
+/// \file
+/// The SDK's `TetraPak` configuration section: environments, the
 /// endpoint -> service -> services -> root inheritance, loading from JSON
 /// (appsettings style) and from environment variables, and a secrets provider.
 /// Pure code: no I/O except reading the file in load_settings_file.
@@ -26,6 +27,7 @@ namespace tetrapak {
 /// The SDK's runtime environments.
 enum class runtime_environment { production, migration, development, sandbox };
 
+/// The enumerator's name, e.g. "production" ("unknown" for a value not listed).
 std::string_view to_string(runtime_environment e) noexcept;
 /// Case-insensitive: Production, Migration (also Test, Staging), Development, Sandbox.
 std::optional<runtime_environment> parse_environment(std::string_view s) noexcept;
@@ -42,20 +44,23 @@ std::optional<basic_credentials_encoding> parse_basic_credentials_encoding(std::
 struct assertion_file_setting {
     std::string path;     ///< "...File"
     std::string variable; ///< "...FileVariable": the environment variable that holds the path
+    /// Equal when path and variable are equal.
     friend bool operator==(const assertion_file_setting&, const assertion_file_setting&) = default;
 };
 
 /// What may be set at each level. Unset (nullopt) inherits from the level above;
 /// `grant == grant_type::inherited` also inherits.
 struct auth_settings {
-    std::optional<grant_type> grant;
-    std::optional<std::string> client_id;
-    std::optional<secret> client_secret;
-    std::optional<std::vector<std::string>> scope;
+    std::optional<grant_type> grant;                 ///< "GrantType"
+    std::optional<std::string> client_id;            ///< "ClientId"
+    std::optional<secret> client_secret;             ///< "ClientSecret"
+    std::optional<std::vector<std::string>> scope;   ///< "Scope": a space-separated string or an array
+    /// "AuthMethod": client_secret_basic, client_secret_post or
+    /// self_signed_tls_client_auth (private_key_jwt follows from ClientAssertionFile)
     std::optional<client_auth_method> auth_method;
     std::optional<basic_credentials_encoding> basic_credentials; ///< "BasicCredentials": Rfc6749, Raw or Auto
-    std::optional<std::string> audience;
-    std::optional<std::string> resource;
+    std::optional<std::string> audience;             ///< "Audience" (RFC 8693)
+    std::optional<std::string> resource;             ///< "Resource" (RFC 8707)
     /// "ClientAssertionFile" (the path) or "ClientAssertionFileVariable" (the
     /// name of an environment variable holding the path, e.g.
     /// AZURE_FEDERATED_TOKEN_FILE, read by resolve): private_key_jwt with the
@@ -69,21 +74,25 @@ struct auth_settings {
     std::optional<std::string> dpop_algorithm;            ///< "DPoPAlgorithm": ES256, RS256, PS256 or EdDSA
 };
 
+/// One endpoint of a service ("Services:<name>:Endpoints:<name>", or the
+/// string shorthand): the nearest configuration level.
 struct endpoint_settings {
     std::string path; ///< relative to the service's base address, or absolute
-    auth_settings auth;
+    auth_settings auth; ///< the auth keys set on the endpoint
 };
 
+/// One service ("Services:<name>").
 struct service_settings {
-    std::string base_address;
-    auth_settings auth;
+    std::string base_address; ///< "BaseAddress" (for the application: resolve does not use it)
+    auth_settings auth;       ///< the auth keys set on the service
+    /// The endpoints by name (resolve finds them case-insensitively).
     std::map<std::string, endpoint_settings, std::less<>> endpoints;
 };
 
 /// Id and secret supplied by the application (a vault, a key store...).
 struct client_credentials {
-    std::string client_id;
-    secret client_secret;
+    std::string client_id; ///< replaces the configured ClientId (empty: error::missing_client_id)
+    secret client_secret;  ///< replaces the configured ClientSecret, even when empty
 };
 
 /// Asked for a service's credentials ("" for the root level). Returning

@@ -2,7 +2,8 @@
 #ifndef TETRAPAK_VERSION_HPP
 #define TETRAPAK_VERSION_HPP
 
-/// \file The library's version. CMakeLists.txt reads its project version from
+/// \file
+/// The library's version. CMakeLists.txt reads its project version from
 /// here, so the package, the shared library's name and this header agree.
 
 /// The major version: changes break the API.

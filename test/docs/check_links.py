@@ -13,15 +13,16 @@ LINK = re.compile(r'(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)')
 FENCE = re.compile(r'^(```|~~~)')
 
 
-def prose(text):
-    """The text outside fenced code blocks and inline code."""
+def prose(text, keep_inline_code=False):
+    """The text outside fenced code blocks (and inline code, unless kept:
+    GitHub makes a heading's anchor from its code text too)."""
     out, fenced = [], False
     for line in text.splitlines():
         if FENCE.match(line.strip()):
             fenced = not fenced
             continue
         if not fenced:
-            out.append(re.sub(r'`[^`]*`', '', line))
+            out.append(line.replace('`', '') if keep_inline_code else re.sub(r'`[^`]*`', '', line))
     return out
 
 
@@ -33,7 +34,7 @@ def slug(heading):
 
 def anchors(path):
     seen, found = {}, set()
-    for line in prose(path.read_text(encoding='utf-8')):
+    for line in prose(path.read_text(encoding='utf-8'), keep_inline_code=True):
         m = re.match(r'^#{1,6}\s+(.*)$', line)
         if not m:
             continue
