@@ -129,10 +129,4 @@ echo "ok: asio_server survives client disconnects ($ended sessions ended) and st
 SCRIPT
 )
 
-if "$here/with_server.sh" -- bash -c "$inner" examples.sh "$build/example"; then
-  echo "examples.sh: PASS"
-else
-  status=$?
-  echo "examples.sh: FAILED (exit $status)" >&2
-  exit $status
-fi
+"$here/with_server.sh" --name examples.sh -- bash -c "$inner" examples.sh "$build/example"

@@ -240,10 +240,4 @@ echo "all beast_microservice checks passed in $(ms_since "$started") ms"
 SCRIPT
 )
 
-if "$here/with_server.sh" -- bash -c "$inner" microservice.sh "$bin"; then
-  echo "microservice.sh: PASS"
-else
-  status=$?
-  echo "microservice.sh: FAILED (exit $status)" >&2
-  exit $status
-fi
+"$here/with_server.sh" --name microservice.sh -- bash -c "$inner" microservice.sh "$bin"

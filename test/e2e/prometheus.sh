@@ -42,10 +42,4 @@ NODE_EXTRA_CA_CERTS=$TETRAPAK_CA_FILE node "$check" "https://127.0.0.1:$port" "$
 SCRIPT
 )
 
-if "$here/with_server.sh" -- bash -c "$inner" prometheus.sh "$bin" "$here/prometheus_scrape.mjs"; then
-  echo "prometheus.sh: PASS"
-else
-  status=$?
-  echo "prometheus.sh: FAILED (exit $status)" >&2
-  exit $status
-fi
+"$here/with_server.sh" --name prometheus.sh -- bash -c "$inner" prometheus.sh "$bin" "$here/prometheus_scrape.mjs"

@@ -124,10 +124,4 @@ echo "ok: beast_microservice with \"Proxy\": token and downstream requests throu
 SCRIPT
 )
 
-if "$here/with_server.sh" -- bash -c "$inner" proxy.sh "$cli" "$ms"; then
-  echo "proxy.sh: PASS"
-else
-  status=$?
-  echo "proxy.sh: FAILED (exit $status)" >&2
-  exit $status
-fi
+"$here/with_server.sh" --name proxy.sh -- bash -c "$inner" proxy.sh "$cli" "$ms"

@@ -3,24 +3,27 @@
 # over TLS on 127.0.0.1, certificates made now), for end-to-end tests of the
 # examples and the CLI as a user runs them.
 #
-#   test/e2e/with_server.sh [--server-arg ARG]... -- COMMAND [ARGS...]
+#   test/e2e/with_server.sh [--server-arg ARG]... [--name NAME] -- COMMAND [ARGS...]
 #
 # COMMAND sees: TETRAPAK_ISSUER (https://127.0.0.1:PORT), TETRAPAK_TOKEN_URL,
 # TETRAPAK_CA_FILE, TETRAPAK_CERTS (the certificate directory) and
 # caller_token USER TYPE (a script printing a caller's JWT from the server's
 # user-token grant). The server stops when the command ends; the command's
-# exit status is the script's.
+# exit status is the script's; with --name, "NAME: PASS" or "NAME: FAILED
+# (exit N)" is printed after it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 server_args=()
+name=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --server-arg) server_args+=("$2"); shift 2 ;;
+    --name) name=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "with_server.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: with_server.sh [--server-arg ARG]... -- COMMAND [ARGS...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: with_server.sh [--server-arg ARG]... [--name NAME] -- COMMAND [ARGS...]" >&2; exit 2; }
 
 work=$(mktemp -d)
 cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -55,4 +58,7 @@ set +e
 "$@"
 status=$?
 set -e
+if [ -n "$name" ]; then
+  if [ $status -eq 0 ]; then echo "$name: PASS"; else echo "$name: FAILED (exit $status)" >&2; fi
+fi
 exit $status
